@@ -1,0 +1,30 @@
+# The README's two commands are `make demo` and `make test`; both set up everything they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test services bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: the local CPU build, so no resolver ever pulls a CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/autograder demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+services:
+	bash scripts/services.sh
+
+bench: $(STAMP)
+	$(PY) benchmarks/grade_throughput.py
+
+clean:
+	rm -rf $(VENV) graded

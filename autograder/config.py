@@ -1,0 +1,158 @@
+"""The one config loader: ``course.toml`` and ``assignments/<name>/assignment.toml``.
+
+Configs are validated with pydantic; a mistake is reported as :class:`ConfigError` naming the
+file, the key and what to write instead, and nothing is partially applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(Exception):
+    """A course or assignment config file is missing or malformed. The message says the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Resources(_Strict):
+    """What one submission may use while it is graded."""
+
+    gpu: Literal["none", "optional", "required"] = "none"
+    memory_mb: int = Field(2048, ge=64, le=262144)
+    # Wall-clock budget for the whole submission (all tests together).
+    time_limit_s: float = Field(300.0, gt=0, le=86400)
+    # Default wall-clock limit of one test; a test's ``time_limit`` marker overrides it.
+    test_time_limit_s: float = Field(30.0, gt=0, le=3600)
+    max_processes: int = Field(64, ge=1, le=4096)
+    disk_mb: int = Field(64, ge=1, le=65536)
+    max_output_kb: int = Field(64, ge=1, le=65536)
+    # Largest single protocol message (one call's arguments or one return value).
+    max_message_mb: int = Field(256, ge=1, le=8192)
+
+
+class AssignmentConfig(_Strict):
+    """``assignments/<name>/assignment.toml``."""
+
+    name: str
+    title: str = ""
+    kind: Literal["homework", "exam", "project", "quiz"] = "homework"
+    category: str = ""
+    due: dt.datetime | None = None
+    # Declared total; when set, ``verify`` checks that the tests' points add up to it.
+    points: float | None = None
+    # Student modules: ``modules = ["softmax"]`` means the student submits ``softmax.py``.
+    modules: tuple[str, ...] = Field(min_length=1)
+    # Extra public files (relative to assignments/<name>/) the student runner may import,
+    # copied into the release and into every submission's sandbox.
+    support_files: tuple[str, ...] = ()
+    handout: str | None = None
+    resources: Resources = Resources()
+
+    @field_validator("modules")
+    @classmethod
+    def _module_names(cls, modules: tuple[str, ...]) -> tuple[str, ...]:
+        for m in modules:
+            if not m.isidentifier():
+                raise ValueError(f"module name {m!r} is not a Python identifier "
+                                 f"(write the module name without '.py', e.g. \"softmax\")")
+        return modules
+
+    @property
+    def main_module(self) -> str:
+        return self.modules[0]
+
+
+class Slack(_Strict):
+    days: int = Field(8, ge=0)
+    penalty_per_late_submission: float = Field(0.10, ge=0, le=1)
+    grace_minutes: float = Field(0, ge=0)
+    max_late_days: int = Field(7, ge=0)
+    allocation: Literal["chronological", "best"] = "chronological"
+
+
+class GradingDefaults(_Strict):
+    backend: Literal["process", "docker"] = "process"
+    score_policy: Literal["last", "best", "chosen"] = "last"
+    jobs: int = Field(0, ge=0, description="parallel grading workers; 0 means one per CPU")
+
+
+class CourseConfig(BaseModel):
+    """``course.toml``. Sections other than the ones below belong to the gradebook and are kept
+    as read (``extra``), so the gradebook can validate them with its own models."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = "course"
+    timezone: str = "UTC"
+    slack: Slack = Slack()
+    grading: GradingDefaults = GradingDefaults()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {tz!r}; use an IANA name such as "
+                             f"\"America/New_York\" or \"UTC\"") from None
+        return tz
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e}); fix the syntax at that line") from None
+
+
+def _explain(path: Path, err: ValidationError) -> ConfigError:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see docs/authoring.md for the keys)"
+        lines.append(f"  {where}: {msg}")
+    return ConfigError(f"{path}: invalid configuration\n" + "\n".join(lines))
+
+
+def load_assignment(path: Path) -> AssignmentConfig:
+    """Load and validate an ``assignment.toml`` (or the directory holding one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "assignment.toml"
+    data = _read_toml(path)
+    try:
+        cfg = AssignmentConfig.model_validate(data)
+    except ValidationError as e:
+        raise _explain(path, e) from None
+    if cfg.name != path.parent.name:
+        raise ConfigError(f"{path}: name = {cfg.name!r} but the folder is "
+                          f"{path.parent.name!r}; they must match")
+    return cfg
+
+
+def load_course(path: Path) -> CourseConfig:
+    """Load and validate ``course.toml`` (or the course directory holding one); a course
+    directory without one gets the defaults (8 slack days, 10% per late submission)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "course.toml"
+    if not path.exists():
+        return CourseConfig()
+    data = _read_toml(path)
+    try:
+        return CourseConfig.model_validate(data)
+    except ValidationError as e:
+        raise _explain(path, e) from None
