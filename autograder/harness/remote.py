@@ -1,0 +1,355 @@
+"""The trusted side's view of a submission: proxies that turn attribute calls into protocol
+requests, and the exceptions a test sees when the student side fails.
+
+``student.softmax_loss(x, y)`` encodes ``x`` and ``y``, sends a ``call`` request to the runner,
+waits for the reply under the current test's deadline (draining the runner's output meanwhile),
+and decodes the result. Values that cannot cross come back as :class:`RemoteHandle` objects.
+A runner that dies, hangs or breaks the protocol is killed; the next call starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+from autograder import protocol
+from autograder.sandbox.base import CallTimeout, ExitInfo, Limits, RunnerProcess, Sandbox
+
+
+# --- what a test sees when the student side fails --------------------------------------------
+class StudentSideFailure(Exception):
+    """Base of every failure caused by the student's code or process."""
+
+    outcome = "error"
+
+
+class StudentError(StudentSideFailure):
+    """The student's code raised an exception. For built-in exception types the raised object is
+    also an instance of that type, so ``pytest.raises(ValueError)`` works in a test."""
+
+    def __init__(self, type_name: str, message: str, traceback_text: str, where: str):
+        self.type_name = type_name
+        self.student_message = message
+        self.traceback_text = traceback_text
+        self.where = where
+        super().__init__(f"{where} raised {type_name}: {message}")
+
+    @property
+    def outcome(self) -> str:  # type: ignore[override]
+        if self.type_name == "NotImplementedError":
+            return "not_implemented"
+        if self.type_name == "MemoryError":
+            return "memory"
+        return "error"
+
+
+class ImportFailed(StudentError):
+    """The student's module could not be imported."""
+
+
+class CallTimedOut(StudentSideFailure):
+    outcome = "timeout"
+
+
+class RunnerDied(StudentSideFailure):
+    outcome = "crash"
+
+
+class ProtocolViolation(StudentSideFailure):
+    outcome = "protocol"
+
+
+class StaleHandle(StudentSideFailure):
+    outcome = "error"
+
+
+_error_classes: dict[str, type[StudentError]] = {}
+
+
+def _student_error_class(type_name: str, builtin: bool, base: type[StudentError]) -> type:
+    """``StudentError`` (or ``ImportFailed``) mixed with the built-in exception of that name."""
+    key = f"{base.__name__}:{type_name}"
+    if key in _error_classes:
+        return _error_classes[key]
+    cls: type = base
+    exc = getattr(builtins, type_name, None) if builtin else None
+    if isinstance(exc, type) and issubclass(exc, Exception) and exc.__name__ == type_name:
+        try:
+            cls = type(f"Student{type_name}", (base, exc), {})
+        except TypeError:  # layout conflict (e.g. OSError subclasses): keep the plain class
+            cls = base
+    _error_classes[key] = cls
+    return cls
+
+
+def _raise_student_error(err: Any, where: str, base: type[StudentError] = StudentError) -> None:
+    if type(err) is not dict:
+        raise ProtocolViolation("the student process sent a malformed error")
+    type_name = str(err.get("type", "Exception"))[:100]
+    cls = _student_error_class(type_name, bool(err.get("builtin")), base)
+    e = cls.__new__(cls)
+    StudentError.__init__(e, type_name, str(err.get("message", ""))[:8000],
+                          str(err.get("traceback", ""))[:8000], where)
+    raise e
+
+
+# --- proxies ------------------------------------------------------------------------------------
+class RemoteHandle:
+    """A value that stayed in the student process. Pass it back as an argument, or call its
+    methods: ``model.forward(x)`` runs in the student process."""
+
+    def __init__(self, session: StudentSession, generation: int, hid: int):
+        self._session = session
+        self._generation = generation
+        self._hid = hid
+
+    def __getattr__(self, name: str) -> RemoteFunction:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return RemoteFunction(self._session, {"handle": self._hid, "name": name}, name,
+                              handle=self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return RemoteFunction(self._session, {"handle": self._hid, "name": None},
+                              "the returned callable", handle=self)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<value in the student process #{self._hid}>"
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:  # identity only: nothing is decided remotely
+        return self is other
+
+    __hash__ = object.__hash__
+
+
+class RemoteFunction:
+    """A function (or method) of the student's code, callable from a test."""
+
+    def __init__(self, session: StudentSession, target: dict, name: str,
+                 handle: RemoteHandle | None = None):
+        self._session = session
+        self._target = target
+        self.__name__ = name
+        self._handle = handle
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        reply = self._session.call(self._target, args, kwargs, self.__name__, self._handle)
+        return reply["ok"]
+
+    def call_returning_args(self, *args: Any, **kwargs: Any) -> tuple[Any, tuple, dict]:
+        """Call and return ``(result, args_after, kwargs_after)``: the arguments as the student's
+        code left them, for checking in-place modification or state written into a dict."""
+        reply = self._session.call(self._target, args, kwargs, self.__name__, self._handle,
+                                   return_args=True)
+        return reply["ok"], tuple(reply.get("args", ())), dict(reply.get("kwargs", {}))
+
+    def get(self) -> Any:
+        """The attribute's value rather than a call (e.g. a module-level constant)."""
+        return self._session.getattr(self._target, self.__name__)
+
+    def __repr__(self) -> str:
+        return f"<student function {self.__name__}>"
+
+
+class ModuleProxy:
+    """A student module: attribute access gives a :class:`RemoteFunction`."""
+
+    def __init__(self, session: StudentSession, module: str):
+        self._session = session
+        self._module = module
+
+    def __getattr__(self, name: str) -> RemoteFunction:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return RemoteFunction(self._session, {"module": self._module, "name": name},
+                              f"{self._module}.{name}")
+
+    def __repr__(self) -> str:
+        return f"<student module {self._module}>"
+
+
+# --- one submission's student side ---------------------------------------------------------------
+class StudentSession:
+    """Starts the runner on first use, imports modules on demand, restarts after a death.
+
+    ``deadline`` (a ``time.monotonic()`` value) bounds every call; the harness sets it per test.
+    """
+
+    def __init__(self, sandbox: Sandbox, files: Path, limits: Limits, modules: tuple[str, ...],
+                 slot: int = 0):
+        self.sandbox = sandbox
+        self.files = files
+        self.limits = limits
+        self.modules = modules
+        self.slot = slot
+        self.deadline = float("inf")
+        self.runner: RunnerProcess | None = None
+        self.generation = 0
+        self.degraded: list[str] = []
+        self.exits: list[ExitInfo] = []
+        self.runner_starts = 0
+        self.output_log: list[str] = []  # output of finished runners, in order
+        self._imported: set[str] = set()
+        self._import_failures: dict[str, BaseException] = {}
+        self._ids = itertools.count(1)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def module(self, name: str) -> ModuleProxy:
+        return ModuleProxy(self, name)
+
+    def _start(self) -> RunnerProcess:
+        self.runner_starts += 1
+        self.generation += 1
+        runner = self.sandbox.start(self.files, self.limits, self.slot)
+        self.runner = runner
+        self._imported = set()
+        try:
+            hello = self._receive(runner, expect_id=None)
+        except StudentSideFailure:
+            self.stop()
+            raise
+        if type(hello) is not dict or hello.get("op") != "hello":
+            self.stop()
+            raise ProtocolViolation("the student process did not start the protocol correctly")
+        degraded = hello.get("degraded") or []
+        self.degraded = [str(d) for d in degraded][:20] if type(degraded) is list else []
+        return runner
+
+    def stop(self, wait_for_exit: float = 0.0) -> ExitInfo | None:
+        """Kill the runner (if any) and record how it ended. ``wait_for_exit``: a runner that
+        closed its pipe is about to exit; give it that long so its own exit status is seen."""
+        runner, self.runner = self.runner, None
+        if runner is None:
+            return None
+        if wait_for_exit:
+            runner.exit_info(timeout=wait_for_exit)
+        runner.close()
+        self.output_log.append(runner.output.text())
+        if runner.output.truncated:
+            self.output_log.append(f"\n[output truncated: {runner.output.total} bytes printed, "
+                                   f"{len(runner.output.data)} kept]\n")
+        info = runner.exit_info(timeout=2.0)
+        if info is not None:
+            self.exits.append(info)
+        return info
+
+    @property
+    def output_position(self) -> tuple[int, int]:
+        """(runner generation, bytes of output so far): bookmarks for per-test output."""
+        return (self.generation, len(self.runner.output.data) if self.runner else 0)
+
+    def output_since(self, mark: tuple[int, int]) -> str:
+        gen, pos = mark
+        if self.runner is None:
+            return self.output_log[-1][pos:] if gen == self.generation and self.output_log else ""
+        self.runner.drain_output()
+        start = pos if gen == self.generation else 0
+        return self.runner.output.text(start)
+
+    # -- requests ----------------------------------------------------------------------------
+    def _encode_arg(self, value: Any) -> Any:
+        if isinstance(value, RemoteHandle):
+            if value._session is not self or value._generation != self.generation:
+                raise StaleHandle(
+                    "a value from an earlier student process was passed back, but that process "
+                    "has ended (it crashed or timed out), so the value is gone")
+            return protocol.Handle(value._hid)
+        raise TypeError(f"a test passed a {type(value).__name__} to the student's code; only "
+                        f"plain data, numeric arrays, tensors and handles can be sent")
+
+    def _receive(self, runner: RunnerProcess, expect_id: int | None) -> Any:
+        generation = self.generation
+        try:
+            raw = runner.channel.recv_bytes(wait=runner.waiter(self.deadline))
+            message = protocol.decode(
+                raw, make_handle=lambda hid: RemoteHandle(self, generation, hid))
+        except CallTimeout:
+            self.stop()
+            raise CallTimedOut("the student's code did not finish within the time limit") \
+                from None
+        except protocol.ChannelClosed:
+            info = self.stop(wait_for_exit=2.0)
+            how = info.describe() if info else "ended"
+            outcome_hint = ""
+            if info and info.code - 128 in (9, 24) and info.signaled:
+                outcome_hint = (" (it may have run out of memory or CPU time)"
+                                if info.code - 128 == 9 else " (CPU time limit)")
+            err = RunnerDied(f"the student process {how}{outcome_hint}")
+            raise err from None
+        except protocol.ProtocolError as e:
+            self.stop()
+            raise ProtocolViolation(f"the student process sent an invalid message: {e}") \
+                from None
+        if expect_id is not None and (type(message) is not dict or message.get("id") != expect_id):
+            self.stop()
+            raise ProtocolViolation("the student process sent a reply out of turn")
+        return message
+
+    def _request(self, message: dict, where: str) -> dict:
+        if self.runner is None:
+            self._start()
+        runner = self.runner
+        assert runner is not None
+        message["id"] = rid = next(self._ids)
+        body = protocol.encode(message, on_unsupported=self._encode_arg)
+        try:
+            runner.channel.send_bytes(body)
+        except protocol.ChannelClosed:
+            info = self.stop(wait_for_exit=2.0)
+            raise RunnerDied(f"the student process {info.describe() if info else 'ended'} "
+                             f"before {where} was called") from None
+        try:
+            return self._receive(runner, expect_id=rid)
+        finally:
+            if self.runner is runner:
+                runner.drain_output()
+
+    def _ensure_imported(self, module: str) -> None:
+        if module in self._import_failures:
+            raise self._import_failures[module]
+        if module in self._imported:
+            return
+        where = f"importing {module}.py"
+        try:
+            reply = self._request({"op": "import", "module": module}, where)
+            if "error" in reply:
+                _raise_student_error(reply["error"], where, ImportFailed)
+        except (ImportFailed, RunnerDied, ProtocolViolation) as e:
+            # Importing again gives the same result: fail every later test the same way.
+            self._import_failures[module] = e
+            raise
+        self._imported.add(module)
+
+    def call(self, target: dict, args: tuple, kwargs: dict, where: str,
+             handle: RemoteHandle | None = None, return_args: bool = False) -> dict:
+        if handle is not None and handle._generation != self.generation:
+            raise StaleHandle("this value came from an earlier student process that has ended")
+        if "module" in target:
+            self._ensure_imported(target["module"])
+        reply = self._request({"op": "call", "target": target, "args": list(args),
+                               "kwargs": dict(kwargs), "return_args": return_args}, where)
+        if "error" in reply:
+            _raise_student_error(reply["error"], where)
+        if "ok" not in reply:
+            raise ProtocolViolation("the student process sent a reply without a result")
+        return reply
+
+    def getattr(self, target: dict, where: str) -> Any:
+        if "module" in target:
+            self._ensure_imported(target["module"])
+        reply = self._request({"op": "getattr", "target": target}, where)
+        if "error" in reply:
+            _raise_student_error(reply["error"], where)
+        return reply.get("ok")
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def close(self) -> None:
+        self.stop()

@@ -1,0 +1,287 @@
+"""The narrow protocol between the trusted grader and the untrusted student runner.
+
+Every message that crosses the boundary is declared here, and so is the codec. Both sides import
+this module, so it imports nothing from the rest of the package and nothing beyond numpy and
+msgpack (torch only if the process already loaded it).
+
+Framing: a 4-byte big-endian length, then one msgpack document. The receiver refuses a length
+above its cap *before* reading the body, so a runner cannot make the grader allocate 10 GB.
+
+Values: ``None``, ``bool``, ``int``, ``float``, ``complex``, ``str``, ``bytes``, lists, tuples,
+dicts with ``str`` or ``int`` keys, numpy arrays and scalars of numeric dtype (``biufc``, little
+endian, no fields), torch tensors (sent as arrays, rebuilt as tensors) and handles. No pickle,
+no object arrays. On receipt every array's dtype, shape and byte length are checked, booleans
+must be 0 or 1, and nesting is bounded. Subclasses never cross: a ``float`` subclass with a
+rigged ``__eq__`` arrives as a plain ``float``, an ``ndarray`` subclass as a plain array.
+
+Requests (grader -> runner), each with an ``id``:
+  ``{"op": "import", "module": str}``
+  ``{"op": "call", "target": Target, "args": list, "kwargs": dict, "return_args": bool}``
+  ``{"op": "getattr", "target": Target}``
+  ``{"op": "release", "handles": [int]}``
+Target: ``{"module": str, "name": str}`` or ``{"handle": int, "name": str | None}``.
+
+Replies (runner -> grader): ``{"id", "ok": value}`` (plus ``"args"``/``"kwargs"`` when
+``return_args``) or ``{"id", "error": {"type", "message", "traceback", "builtin"}}``; and one
+``{"op": "hello", "pid", "degraded": [str]}`` when the runner starts.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import msgpack
+import numpy as np
+
+# msgpack extension type codes.
+_EXT_TUPLE = 1
+_EXT_ARRAY = 2
+_EXT_COMPLEX = 3
+_EXT_HANDLE = 4
+_EXT_BIGINT = 5
+
+_ARRAY_KIND_NDARRAY = 0
+_ARRAY_KIND_SCALAR = 1
+_ARRAY_KIND_TENSOR = 2
+
+MAX_DEPTH = 64
+MAX_NDIM = 32
+DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024
+_HEADER = struct.Struct(">I")
+_ALLOWED_DTYPES = frozenset(
+    np.dtype(t).str
+    for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+              "float16", "float32", "float64", "complex64", "complex128")
+)
+
+
+class ProtocolError(Exception):
+    """A message broke the protocol: too large, malformed, or a value of a refused type."""
+
+
+class ChannelClosed(ProtocolError):
+    """The other side closed the pipe (for a runner: it exited or was killed)."""
+
+
+@dataclass(frozen=True)
+class Handle:
+    """An opaque reference to a value that stays in the student process."""
+
+    id: int
+
+
+def encode(value: Any, *, on_unsupported: Callable[[Any], Any] | None = None) -> bytes:
+    """Pack ``value``. ``on_unsupported`` maps a value the protocol cannot carry to one it can
+    (the runner turns it into a :class:`Handle`); without it such a value is a ProtocolError."""
+
+    def convert(v: Any, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            return fallback(v, "nested too deeply")
+        t = type(v)
+        if v is None or t is bool or t is str or t is bytes or t is float:
+            return v
+        if t is int:
+            return v if -(1 << 63) <= v < (1 << 64) else msgpack.ExtType(_EXT_BIGINT, str(v).encode())
+        if t is list:
+            return [convert(x, depth + 1) for x in v]
+        if t is tuple:
+            return msgpack.ExtType(_EXT_TUPLE, _pack([convert(x, depth + 1) for x in v]))
+        if t is dict:
+            if all(type(k) is str or type(k) is int for k in v):
+                return {k: convert(x, depth + 1) for k, x in v.items()}
+            return fallback(v, "a dict whose keys are not all str or int")
+        if t is complex:
+            return msgpack.ExtType(_EXT_COMPLEX, _pack([v.real, v.imag]))
+        if t is Handle:
+            return msgpack.ExtType(_EXT_HANDLE, _pack(v.id))
+        if isinstance(v, np.ndarray):
+            return _array_ext(np.asarray(v), _ARRAY_KIND_NDARRAY, fallback)
+        if isinstance(v, np.generic):
+            return _array_ext(np.asarray(v), _ARRAY_KIND_SCALAR, fallback)
+        if _is_tensor(v):
+            return _tensor_ext(v, fallback)
+        # Subclasses of plain types cross as their plain value: their methods stay behind.
+        for base in (bool, int, float, str, bytes):
+            if isinstance(v, base):
+                return convert(base(v), depth)
+        return fallback(v, f"a {t.__name__}")
+
+    def fallback(v: Any, what: str) -> Any:
+        if on_unsupported is None:
+            raise ProtocolError(f"cannot send {what} across the protocol; send numbers, "
+                                f"strings, lists, tuples, dicts or numeric arrays")
+        return convert(on_unsupported(v), 0)
+
+    return _pack(convert(value, 0))
+
+
+def decode(data: bytes, *, resolve_handle: Callable[[int], Any] | None = None,
+           make_handle: Callable[[int], Any] | None = None) -> Any:
+    """Unpack and validate one message body. Handles become ``resolve_handle(id)`` (runner side:
+    the object itself) or ``make_handle(id)`` (grader side: a proxy), else :class:`Handle`."""
+    depth = [0]
+
+    def ext_hook(code: int, payload: bytes) -> Any:
+        depth[0] += 1
+        try:
+            if depth[0] > MAX_DEPTH:
+                raise ProtocolError("value nested too deeply")
+            if code == _EXT_TUPLE:
+                items = _unpack(payload, ext_hook)
+                if type(items) is not list:
+                    raise ProtocolError("malformed tuple")
+                return tuple(items)
+            if code == _EXT_ARRAY:
+                return _decode_array(_unpack(payload, ext_hook))
+            if code == _EXT_COMPLEX:
+                parts = _unpack(payload, ext_hook)
+                if (type(parts) is not list or len(parts) != 2
+                        or not all(type(p) is float for p in parts)):
+                    raise ProtocolError("malformed complex number")
+                return complex(parts[0], parts[1])
+            if code == _EXT_HANDLE:
+                hid = _unpack(payload, ext_hook)
+                if type(hid) is not int or hid < 0:
+                    raise ProtocolError("malformed handle")
+                if resolve_handle is not None:
+                    return resolve_handle(hid)
+                return make_handle(hid) if make_handle is not None else Handle(hid)
+            if code == _EXT_BIGINT:
+                text = payload.decode("ascii", "strict")
+                if len(text) > 4300 or not text.lstrip("-").isdigit():
+                    raise ProtocolError("malformed integer")
+                return int(text)
+            raise ProtocolError(f"unknown extension type {code}")
+        finally:
+            depth[0] -= 1
+
+    try:
+        return _unpack(data, ext_hook)
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError,
+            msgpack.exceptions.UnpackException, msgpack.exceptions.ExtraData) as e:
+        raise ProtocolError(f"malformed message: {type(e).__name__}: {e}") from None
+
+
+def _pack(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True, strict_types=True)
+
+
+def _unpack(data: bytes, ext_hook: Callable[[int, bytes], Any]) -> Any:
+    return msgpack.unpackb(data, raw=False, ext_hook=ext_hook, strict_map_key=False,
+                           use_list=True)
+
+
+def _is_tensor(v: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(v, torch.Tensor)
+
+
+def _array_ext(arr: np.ndarray, kind: int, fallback: Callable[[Any, str], Any]) -> Any:
+    if arr.dtype.fields is not None or arr.dtype.kind not in "biufc":
+        return fallback(arr, f"an array of dtype {arr.dtype}")
+    if arr.ndim > MAX_NDIM:
+        return fallback(arr, f"an array with {arr.ndim} dimensions")
+    if arr.dtype.str not in _ALLOWED_DTYPES:  # big-endian: send little-endian
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    arr = np.asarray(arr, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
+    return msgpack.ExtType(_EXT_ARRAY, _pack([arr.dtype.str, list(arr.shape), arr.tobytes(), kind]))
+
+
+def _tensor_ext(t: Any, fallback: Callable[[Any, str], Any]) -> Any:
+    try:
+        arr = t.detach().cpu().resolve_conj().resolve_neg().numpy()
+    except (TypeError, RuntimeError):  # e.g. bfloat16, sparse or meta tensors
+        return fallback(t, f"a tensor of dtype {t.dtype} (convert it to float32 or float64)")
+    return _array_ext(arr, _ARRAY_KIND_TENSOR, fallback)
+
+
+def _decode_array(fields: Any) -> Any:
+    if type(fields) is not list or len(fields) != 4:
+        raise ProtocolError("malformed array")
+    dtype_str, shape, data, kind = fields
+    if type(dtype_str) is not str or dtype_str not in _ALLOWED_DTYPES:
+        raise ProtocolError(f"refused array dtype {dtype_str!r}: only numeric dtypes cross")
+    if (type(shape) is not list or len(shape) > MAX_NDIM
+            or not all(type(d) is int and d >= 0 for d in shape)):
+        raise ProtocolError("malformed array shape")
+    if type(data) is not bytes or kind not in (_ARRAY_KIND_NDARRAY, _ARRAY_KIND_SCALAR,
+                                                _ARRAY_KIND_TENSOR):
+        raise ProtocolError("malformed array")
+    dtype = np.dtype(dtype_str)
+    count = 1
+    for d in shape:
+        count *= d
+    if count * dtype.itemsize != len(data):
+        raise ProtocolError(f"array data is {len(data)} bytes but shape {tuple(shape)} of "
+                            f"{dtype} needs {count * dtype.itemsize}")
+    if kind == _ARRAY_KIND_SCALAR and shape:
+        raise ProtocolError("malformed scalar")
+    if dtype.kind == "b" and data and max(data) > 1:
+        raise ProtocolError("boolean array holds values other than 0 and 1")
+    arr = np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=True)
+    if kind == _ARRAY_KIND_SCALAR:
+        return arr[()]
+    if kind == _ARRAY_KIND_TENSOR:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            return torch.from_numpy(arr)
+    return arr
+
+
+class Channel:
+    """A framed, size-capped message pipe over two file descriptors."""
+
+    def __init__(self, read_fd: int, write_fd: int, max_message: int = DEFAULT_MAX_MESSAGE):
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self.max_message = max_message
+
+    def send_bytes(self, body: bytes) -> None:
+        if len(body) > self.max_message:
+            raise ProtocolError(f"message of {len(body) / 2**20:.1f} MiB exceeds the "
+                                f"{self.max_message / 2**20:.0f} MiB limit")
+        data = memoryview(_HEADER.pack(len(body)) + body)
+        try:
+            while data:
+                n = os.write(self.write_fd, data)
+                data = data[n:]
+        except (BrokenPipeError, OSError) as e:
+            raise ChannelClosed(f"pipe closed while sending ({e.strerror or e})") from None
+
+    def recv_bytes(self, wait: Callable[[], None] | None = None) -> bytes:
+        """Read one message. ``wait`` is called before every read (the grader uses it to
+        enforce deadlines with select)."""
+        header = self._read_exact(_HEADER.size, wait)
+        (length,) = _HEADER.unpack(header)
+        if length > self.max_message:
+            raise ProtocolError(f"message of {length / 2**20:.1f} MiB exceeds the "
+                                f"{self.max_message / 2**20:.0f} MiB limit")
+        return self._read_exact(length, wait)
+
+    def _read_exact(self, n: int, wait: Callable[[], None] | None) -> bytes:
+        chunks = []
+        while n:
+            if wait is not None:
+                wait()
+            try:
+                chunk = os.read(self.read_fd, min(n, 1 << 20))
+            except OSError as e:
+                raise ChannelClosed(f"pipe error ({e.strerror or e})") from None
+            if not chunk:
+                raise ChannelClosed("the other side closed the pipe")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        for fd in {self.read_fd, self.write_fd}:
+            try:
+                os.close(fd)
+            except OSError:
+                pass

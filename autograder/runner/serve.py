@@ -1,0 +1,150 @@
+"""The student runner: the untrusted side of the boundary.
+
+It runs inside the sandbox with only the student's files (and the assignment's public support
+files) in its working directory. It imports the student's modules, calls what the grader asks
+for, and sends back plain data. It never sees a test, a reference or an expected value, and it
+decides nothing: whatever it sends is just data to the grader.
+
+It imports only the standard library, numpy and :mod:`autograder.protocol`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import os
+import sys
+import traceback
+from typing import Any
+
+from autograder import protocol
+
+# Exceptions whose type the grader may re-raise as the built-in (so ``pytest.raises(ValueError)``
+# works in a test). Only names: the grader maps them to its own classes.
+_BUILTIN_EXCEPTIONS = frozenset(
+    name for name, obj in vars(builtins).items()
+    if isinstance(obj, type) and issubclass(obj, BaseException)
+)
+_MAX_TRACEBACK = 8000
+
+
+class Runner:
+    def __init__(self, channel: protocol.Channel, workdir: str):
+        self.channel = channel
+        self.workdir = workdir
+        self.handles: dict[int, Any] = {}
+        self._next_handle = 1
+
+    # -- handles: anything that is not plain data stays here ---------------------------------
+    def _to_handle(self, value: Any) -> protocol.Handle:
+        hid = self._next_handle
+        self._next_handle += 1
+        self.handles[hid] = value
+        return protocol.Handle(hid)
+
+    def _resolve(self, hid: int) -> Any:
+        try:
+            return self.handles[hid]
+        except KeyError:
+            raise protocol.ProtocolError(f"unknown handle {hid}") from None
+
+    def _encode(self, value: Any) -> bytes:
+        return protocol.encode(value, on_unsupported=self._to_handle)
+
+    # -- requests -------------------------------------------------------------------------------
+    def _target(self, target: Any) -> Any:
+        if type(target) is not dict:
+            raise protocol.ProtocolError("malformed target")
+        if "module" in target:
+            obj = sys.modules.get(target["module"]) or importlib.import_module(target["module"])
+        else:
+            obj = self._resolve(target["handle"])
+        name = target.get("name")
+        if name is None:
+            return obj
+        if type(name) is not str:
+            raise protocol.ProtocolError("malformed target name")
+        return getattr(obj, name)
+
+    def handle(self, request: dict) -> dict:
+        op = request.get("op")
+        if op == "import":
+            importlib.import_module(request["module"])
+            return {"ok": None}
+        if op == "getattr":
+            return {"ok": self._target(request["target"])}
+        if op == "call":
+            fn = self._target(request["target"])
+            args, kwargs = request.get("args", []), request.get("kwargs", {})
+            if type(args) is not list or type(kwargs) is not dict:
+                raise protocol.ProtocolError("malformed call")
+            result = fn(*args, **kwargs)
+            reply = {"ok": result}
+            if request.get("return_args"):
+                reply["args"] = args
+                reply["kwargs"] = kwargs
+            return reply
+        if op == "release":
+            for hid in request.get("handles", []):
+                self.handles.pop(hid, None)
+            return {"ok": None}
+        raise protocol.ProtocolError(f"unknown operation {op!r}")
+
+    def serve(self, degraded: list[str]) -> None:
+        self.channel.send_bytes(self._encode({"op": "hello", "pid": os.getpid(),
+                                              "degraded": degraded}))
+        while True:
+            try:
+                raw = self.channel.recv_bytes()
+            except protocol.ChannelClosed:
+                return
+            request = protocol.decode(raw, resolve_handle=self._resolve)
+            rid = request.get("id") if type(request) is dict else None
+            try:
+                reply = self.handle(request)
+            except BaseException as e:  # noqa: BLE001 - every failure is reported, even SystemExit
+                if isinstance(e, KeyboardInterrupt):
+                    raise
+                reply = {"error": _describe_exception(e, self.workdir)}
+            reply["id"] = rid
+            try:
+                body = self._encode(reply)
+                self.channel.send_bytes(body)
+            except protocol.ProtocolError as e:
+                # Too large or unencodable: say so instead of breaking the stream.
+                self.channel.send_bytes(self._encode({"id": rid, "error": {
+                    "type": "ProtocolError", "message": str(e), "traceback": "",
+                    "builtin": False}}))
+            sys.stdout.flush()
+            sys.stderr.flush()
+
+
+def _describe_exception(e: BaseException, workdir: str) -> dict:
+    name = type(e).__name__
+    if isinstance(e, SystemExit):
+        message = f"the code called sys.exit({e.code!r})"
+    else:
+        try:
+            message = str(e)
+        except Exception:  # noqa: BLE001 - a __str__ that raises is the student's problem
+            message = "<exception message could not be printed>"
+    # Keep only the frames in the student's files: the runner's own frames are noise to them.
+    prefix = workdir.rstrip("/") + "/"
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith(prefix)]
+    lines = traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(e), e) if not isinstance(e, SystemExit) else []
+    text = "".join(lines)
+    if len(text) > _MAX_TRACEBACK:
+        text = text[:_MAX_TRACEBACK] + "\n[traceback truncated]"
+    return {"type": name, "message": message[:_MAX_TRACEBACK], "traceback": text,
+            "builtin": name in _BUILTIN_EXCEPTIONS and type(e).__module__ == "builtins"}
+
+
+def main(read_fd: int, write_fd: int, workdir: str, max_message: int,
+         degraded: list[str]) -> None:
+    """Serve requests until the grader closes the pipe. Called in the sandboxed child."""
+    os.chdir(workdir)
+    sys.path[:0] = [workdir]
+    sys.argv = ["student"]
+    channel = protocol.Channel(read_fd, write_fd, max_message)
+    Runner(channel, workdir).serve(degraded)

@@ -1,0 +1,178 @@
+"""The warm fork server of the process sandbox.
+
+The grader starts it as a fresh interpreter (``python -I -m autograder.sandbox.zygote FD``) with
+a clean environment, never by forking itself: the grader's memory holds hidden tests and the
+reference solution, and a fork would copy them into the student's process. The zygote imports
+numpy and torch once, then forks one runner per request, so a submission costs a fork instead
+of a 2-second interpreter start.
+
+Process tree per runner::
+
+    zygote ─ supervisor (host PID namespace: reports the init's pid, then its exit and rusage)
+               └─ init (PID 1 of a new PID namespace: builds the private root, reaps orphans)
+                    └─ runner (PID 2: drops to the slot's uid, serves the protocol)
+
+When the runner exits, init exits, and the kernel kills everything left in the namespace.
+The grader kills a runner by killing its init.
+
+Requests arrive on a SOCK_SEQPACKET socket as a JSON plan plus four file descriptors: the
+protocol's read and write ends, the output pipe (stdout and stderr together) and the status pipe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import traceback
+
+from autograder.sandbox import confine
+
+
+def _write_json(fd: int, obj: dict) -> None:
+    os.write(fd, (json.dumps(obj) + "\n").encode())
+
+
+def _exit_code(status: int) -> int:
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else 255
+
+
+def _runner(plan: confine.Plan, proto_r: int, proto_w: int, workdir: str, is_root: bool,
+            degraded: list[str], max_message: int) -> None:
+    """Runs in the runner process; never returns."""
+    code = 0
+    try:
+        confine.close_fds_except({proto_r, proto_w})
+        confine.apply_limits(plan, is_root=is_root)
+        if is_root:
+            confine.drop_privileges(plan.uid)
+        if not confine.no_new_privs():
+            degraded.append("no_new_privs could not be set")
+        confine.clean_environment(workdir)
+        sys.path[:] = [p for p in sys.path if p and os.path.isdir(p)]  # what exists in the root
+        from autograder.runner import serve
+        serve.main(proto_r, proto_w, workdir, max_message, degraded)
+    except BaseException:  # noqa: BLE001 - anything here is a sandbox failure, reported as such
+        try:
+            sys.stderr.write("[sandbox] runner setup failed:\n" + traceback.format_exc())
+            sys.stderr.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+        code = 70
+    os._exit(code)
+
+
+def _init(plan: confine.Plan, fds: list[int], is_root: bool, namespaced: bool,
+          degraded: list[str], max_message: int) -> None:
+    """PID 1 of the runner's namespace (or, without one, a reaper); never returns."""
+    proto_r, proto_w, out_w, status_w = fds
+    try:
+        os.setpgid(0, 0)
+        os.close(status_w)
+        os.dup2(out_w, 1)
+        os.dup2(out_w, 2)
+        os.close(out_w)
+        if namespaced:
+            workdir = confine.build_root(plan)
+        else:
+            workdir = confine.copy_workdir(plan)
+    except BaseException:  # noqa: BLE001
+        os.write(2, ("[sandbox] could not prepare the sandbox:\n" + traceback.format_exc()).encode())
+        os._exit(71)
+    runner = os.fork()
+    if runner == 0:
+        _runner(plan, proto_r, proto_w, workdir, is_root, degraded, max_message)
+    os.close(proto_r)
+    os.close(proto_w)
+    code = 255
+    while True:  # reap everything; leave when the runner itself is gone
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid == runner:
+            code = _exit_code(status)
+            break
+    os._exit(code)
+
+
+def _supervise(plan: confine.Plan, fds: list[int], max_message: int) -> None:
+    """The forked child of the zygote; never returns."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    proto_r, proto_w, out_w, status_w = fds
+    os.setsid()
+    is_root = os.geteuid() == 0
+    degraded = list(plan.extra_degraded) + confine.unshare_namespaces(is_root)
+    namespaced = is_root and not degraded
+    init = os.fork()
+    if init == 0:
+        _init(plan, fds, is_root, namespaced, degraded, max_message)
+    for fd in (proto_r, proto_w, out_w):
+        os.close(fd)
+    _write_json(status_w, {"pid": init})
+    _, status, usage = os.wait4(init, 0)
+    _write_json(status_w, {"exit": _exit_code(status), "signaled": os.WIFSIGNALED(status),
+                           "cpu_s": usage.ru_utime + usage.ru_stime,
+                           "maxrss_kb": usage.ru_maxrss})
+    os._exit(0)
+
+
+def _reap(*_: object) -> None:
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def serve(sock: socket.socket) -> None:
+    signal.signal(signal.SIGCHLD, _reap)
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 4)
+        except (ConnectionResetError, OSError):
+            return
+        if not msg:
+            return
+        request = json.loads(msg)
+        if request.get("op") == "ping":
+            sock.send(b'{"ok": true}')
+            continue
+        plan = confine.Plan(**{**request["plan"],
+                               "readonly_paths": tuple(request["plan"]["readonly_paths"]),
+                               "extra_degraded": tuple(request["plan"]["extra_degraded"])})
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            _supervise(plan, fds, int(request["max_message"]))
+        for fd in fds:
+            os.close(fd)
+
+
+def main() -> None:
+    fd = int(sys.argv[1])
+    preload = [m for m in sys.argv[2].split(",") if m] if len(sys.argv) > 2 else []
+    for name in preload:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    if "torch" in sys.modules:
+        # A forked child hangs if the parent already used a thread pool; keep it at one thread.
+        sys.modules["torch"].set_num_threads(1)
+        sys.modules["torch"].set_num_interop_threads(1)
+    import numpy  # noqa: F401 - the runner always needs it; import it once, here
+    from autograder.runner import serve as _serve  # noqa: F401 - warm the runner's imports
+    sock = socket.socket(fileno=fd)
+    sock.send(b'{"ready": true}')
+    serve(sock)
+
+
+if __name__ == "__main__":
+    main()
