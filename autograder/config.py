@@ -72,11 +72,20 @@ class AssignmentConfig(_Strict):
 
 
 class Slack(_Strict):
+    """``[slack]``: the late policy. See gradebook/policy.py for how each number is used."""
+
     days: int = Field(8, ge=0)
+    # Fraction of the earned score a late submission loses once the slack budget cannot cover it.
     penalty_per_late_submission: float = Field(0.10, ge=0, le=1)
     grace_minutes: float = Field(0, ge=0)
+    # A submission more than this many late days after the (extended) due time is not accepted.
     max_late_days: int = Field(7, ge=0)
     allocation: Literal["chronological", "best"] = "chronological"
+    # "wall": late day k ends at the due time's wall-clock time k days later in the course time
+    # zone (23 or 25 hours across a daylight-saving change); "elapsed": every day is 24 hours.
+    late_day_clock: Literal["wall", "elapsed"] = "wall"
+    # Kinds that never take slack days and close hard at the due time (plus the grace period).
+    no_slack_kinds: tuple[str, ...] = ("exam", "quiz")
 
 
 class GradingDefaults(_Strict):
@@ -85,9 +94,46 @@ class GradingDefaults(_Strict):
     jobs: int = Field(0, ge=0, description="parallel grading workers; 0 means one per CPU")
 
 
+class Category(_Strict):
+    """``[categories.<name>]``: one part of the final grade."""
+
+    weight: float = Field(ge=0)
+    # Assessment kinds that land here when their config names no category.
+    kinds: tuple[str, ...] = ()
+    # "mean": every assessment of the category counts the same; "points": by their max points.
+    aggregate: Literal["mean", "points"] = "mean"
+    title: str = ""
+
+
+def _default_categories() -> dict[str, Category]:
+    return {
+        "homeworks": Category(weight=35, kinds=("homework",)),
+        "midterm": Category(weight=20),
+        "final": Category(weight=30),
+        "mini-exams": Category(weight=10, kinds=("quiz",)),
+        "project": Category(weight=5, kinds=("project",)),
+    }
+
+
+def _default_letters() -> dict[str, float]:
+    return {"A": 93, "A-": 90, "B+": 87, "B": 83, "B-": 80, "C+": 77, "C": 73, "C-": 70,
+            "D": 60, "F": 0}
+
+
+class Assessment(_Strict):
+    """``[assessments.<name>]``: something graded outside the autograder (a paper exam, the
+    project) that has no ``assignments/<name>/assignment.toml``; scores come from
+    ``autograder gradebook scores import``."""
+
+    title: str = ""
+    kind: Literal["homework", "exam", "project", "quiz"] = "exam"
+    category: str = ""
+    due: dt.datetime | None = None
+    points: float | None = Field(None, gt=0)
+
+
 class CourseConfig(BaseModel):
-    """``course.toml``. Sections other than the ones below belong to the gradebook and are kept
-    as read (``extra``), so the gradebook can validate them with its own models."""
+    """``course.toml``. Sections other than the ones below are kept as read (``extra``)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -95,6 +141,11 @@ class CourseConfig(BaseModel):
     timezone: str = "UTC"
     slack: Slack = Slack()
     grading: GradingDefaults = GradingDefaults()
+    # The marking scheme; weights need not add up to 100 (they are used as proportions).
+    categories: dict[str, Category] = Field(default_factory=_default_categories)
+    # Letter -> lowest percentage that earns it; the lowest entry must be 0.
+    letters: dict[str, float] = Field(default_factory=_default_letters)
+    assessments: dict[str, Assessment] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -105,6 +156,38 @@ class CourseConfig(BaseModel):
             raise ValueError(f"unknown time zone {tz!r}; use an IANA name such as "
                              f"\"America/New_York\" or \"UTC\"") from None
         return tz
+
+    @field_validator("categories")
+    @classmethod
+    def _some_weight(cls, categories: dict[str, Category]) -> dict[str, Category]:
+        if categories and sum(c.weight for c in categories.values()) <= 0:
+            raise ValueError("every category has weight 0; give at least one a positive weight")
+        claimed: dict[str, str] = {}
+        for name, cat in categories.items():
+            for kind in cat.kinds:
+                if kind in claimed:
+                    raise ValueError(f"kind {kind!r} is listed in both [categories.{claimed[kind]}] "
+                                     f"and [categories.{name}]; keep it in one")
+                claimed[kind] = name
+        return categories
+
+    @field_validator("letters")
+    @classmethod
+    def _letter_scale(cls, letters: dict[str, float]) -> dict[str, float]:
+        if not letters:
+            raise ValueError("the letter scale is empty; write e.g. A = 90, B = 80, F = 0")
+        for letter, cutoff in letters.items():
+            if not 0 <= cutoff <= 100:
+                raise ValueError(f"letter {letter!r} has cutoff {cutoff}; cutoffs are "
+                                 f"percentages between 0 and 100")
+        if min(letters.values()) != 0:
+            raise ValueError("no letter starts at 0, so a low grade would get no letter; "
+                             "add the lowest letter with cutoff 0 (e.g. F = 0)")
+        return dict(sorted(letters.items(), key=lambda kv: -kv[1]))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 def _read_toml(path: Path) -> dict:

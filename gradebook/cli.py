@@ -1,0 +1,286 @@
+"""``autograder gradebook ...``: the commands TAs and instructors script against.
+
+Every command takes ``--db URL`` (default ``$AUTOGRADER_DB``, else ``<course>/gradebook.sqlite``)
+and ``--course DIR``; commands that grade first sync the assignment records from
+``assignments/*/assignment.toml`` and course.toml ``[assessments]``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from autograder.config import ConfigError
+from autograder.course import Course, CourseNotFound
+from gradebook.errors import GradebookError
+
+
+class UserError(click.ClickException):
+    """A mistake the user can fix; printed without a traceback."""
+
+
+@dataclass
+class _Ctx:
+    course_dir: Path | None
+    db: str | None
+
+    def course(self) -> Course:
+        try:
+            return Course.find(self.course_dir)
+        except CourseNotFound as e:
+            raise UserError(str(e)) from None
+
+    def open(self, sync: bool = True):  # -> Gradebook
+        from gradebook.store import Gradebook, database_url
+
+        course = self.course()
+        try:
+            gb = Gradebook.open(database_url(course.root, self.db), course.config)
+            if sync:
+                gb.sync_assignments(course.root)
+        except (ConfigError, GradebookError) as e:
+            raise UserError(str(e)) from None
+        return gb
+
+
+def _as_of(value: str | None, gb) -> dt.datetime | None:
+    if not value:
+        return None
+    from gradebook.csvfiles import parse_time
+
+    try:
+        return parse_time(value, gb.config.zone)
+    except ValueError:
+        raise UserError(f"--as-of {value!r} is not a time; write ISO 8601 such as "
+                        f"2026-12-20T12:00") from None
+
+
+as_of_option = click.option("--as-of", "as_of", default=None, metavar="TIME",
+                            help="Grade as of this time (ISO 8601, course time zone); default now.")
+allocation_option = click.option("--allocation", type=click.Choice(["chronological", "best"]),
+                                 default=None, help="Slack-day allocation (default: course.toml).")
+
+
+@click.group()
+@click.option("--db", default=None, metavar="URL",
+              help="Database URL (sqlite:///file or postgresql+psycopg://...); default "
+                   "$AUTOGRADER_DB, else <course>/gradebook.sqlite.")
+@click.option("--course", "course_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="The course repository (default: the one around the current directory).")
+@click.pass_context
+def gradebook(ctx: click.Context, db: str | None, course_dir: Path | None) -> None:
+    """The gradebook: roster, submissions, late and slack days, grades, exports."""
+    ctx.obj = _Ctx(course_dir, db)
+
+
+def _run(fn):
+    """Turn the gradebook's own errors into messages without tracebacks."""
+    try:
+        return fn()
+    except (GradebookError, ConfigError, ValueError) as e:
+        raise UserError(str(e)) from None
+
+
+@gradebook.command()
+@click.pass_obj
+def sync(obj: _Ctx) -> None:
+    """Sync the assignment records from assignments/*/assignment.toml and course.toml."""
+    from gradebook.store import Gradebook, database_url
+
+    course = obj.course()
+    with Gradebook.open(database_url(course.root, obj.db), course.config) as gb:
+        report = _run(lambda: gb.sync_assignments(course.root))
+        for word, names in (("added", report.added), ("updated", report.updated),
+                            ("removed (records kept, no longer graded)", report.removed)):
+            if names:
+                click.echo(f"{word}: {', '.join(names)}")
+        click.echo(f"{len(gb.assignment_names())} assessments in the gradebook")
+
+
+@gradebook.group()
+def roster() -> None:
+    """The class list."""
+
+
+@roster.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--drop-missing", is_flag=True,
+              help="Mark students who are not in FILE as dropped (their records are kept).")
+@click.pass_obj
+def roster_import(obj: _Ctx, file: Path, drop_missing: bool) -> None:
+    """Import FILE.csv (columns id, name, email, optional section); all or nothing."""
+    from gradebook.csvfiles import parse_roster
+
+    rows = _run(lambda: parse_roster(file))
+    with obj.open(sync=False) as gb:
+        report = _run(lambda: gb.import_roster(rows, drop_missing=drop_missing))
+    click.echo(f"{file}: {len(report.added)} added, {len(report.updated)} updated, "
+               f"{len(report.reactivated)} reactivated, {len(report.unchanged)} unchanged")
+    if report.dropped:
+        click.echo(f"marked dropped: {', '.join(report.dropped)}")
+    elif report.not_in_file:
+        click.echo(f"in the gradebook but not in {file.name}: {', '.join(report.not_in_file)} "
+                   f"(still active; --drop-missing marks them dropped)")
+
+
+@roster.command("drop")
+@click.argument("student")
+@click.option("--undo", is_flag=True, help="Make the student active again.")
+@click.pass_obj
+def roster_drop(obj: _Ctx, student: str, undo: bool) -> None:
+    """Mark STUDENT dropped: out of exports and stats, records kept."""
+    with obj.open(sync=False) as gb:
+        _run(lambda: gb.set_student_status(student, "active" if undo else "dropped"))
+    click.echo(f"{student}: {'active' if undo else 'dropped'}")
+
+
+@gradebook.command("staff")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["instructor", "ta", "grader"]), required=True)
+@click.option("--name", default="")
+@click.pass_obj
+def staff(obj: _Ctx, email: str, role: str, name: str) -> None:
+    """Give EMAIL a staff role."""
+    with obj.open(sync=False) as gb:
+        _run(lambda: gb.add_staff(email, role, name))
+    click.echo(f"{email}: {role}")
+
+
+@gradebook.group()
+def scores() -> None:
+    """Scores graded elsewhere (a Gradescope export, a paper exam, the project)."""
+
+
+@scores.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def scores_import(obj: _Ctx, file: Path) -> None:
+    """Import FILE.csv: student, assignment, score, max_score, optional submitted_at."""
+    from gradebook.csvfiles import parse_scores
+
+    with obj.open() as gb:
+        rows = _run(lambda: parse_scores(file, gb.config.zone))
+        counts = _run(lambda: gb.import_scores(rows, str(file)))
+    click.echo(f"{file}: {counts['added']} added, {counts['replaced']} replaced, "
+               f"{counts['unchanged']} unchanged")
+
+
+@gradebook.command()
+@click.argument("student")
+@click.argument("assignment")
+@click.option("--days", type=int, default=None, help="Move the due time by this many days.")
+@click.option("--until", default=None, metavar="TIME", help="The new due time (ISO 8601).")
+@click.option("--reason", default="")
+@click.option("--by", "granted_by", default="", help="Who granted it.")
+@click.pass_obj
+def extend(obj: _Ctx, student: str, assignment: str, days: int | None, until: str | None,
+           reason: str, granted_by: str) -> None:
+    """Give STUDENT an extension on ASSIGNMENT (--days N or --until TIME)."""
+    from gradebook.policy import fmt_time
+
+    with obj.open() as gb:
+        due = _as_of(until, gb) if until else None
+        new_due = _run(lambda: gb.grant_extension(student, assignment, due=due, days=days,
+                                                  reason=reason, granted_by=granted_by))
+        click.echo(f"{student} {assignment}: due {fmt_time(new_due, gb.config.zone)}")
+
+
+@gradebook.command()
+@click.argument("results_dirs", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--student", default=None, help="The student (one result only); default: the "
+                                                "submission's name.")
+@click.option("--submitted-at", default=None, metavar="TIME",
+              help="When it was submitted (ISO 8601, course time zone unless an offset is given).")
+@click.option("--manifest", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="CSV with columns submission, student, submitted_at.")
+@click.pass_obj
+def record(obj: _Ctx, results_dirs: tuple[Path, ...], student: str | None,
+           submitted_at: str | None, manifest: Path | None) -> None:
+    """Record the results.json files `autograder grade --output DIR` wrote (idempotent)."""
+    from gradebook.intake import find_results, read_manifest, record_results
+
+    with obj.open() as gb:
+        found = _run(lambda: find_results(list(results_dirs)))
+        when = _as_of(submitted_at, gb)
+        table = _run(lambda: read_manifest(manifest, gb.config.zone)) if manifest else None
+        done = _run(lambda: record_results(gb, found, student=student, submitted_at=when,
+                                           manifest=table))
+    for r in done:
+        click.echo(f"{r.student} {r.assignment} attempt {r.attempt}: {r.score:g} / {r.max_score:g}")
+    click.echo(f"recorded {len(done)} results")
+
+
+@gradebook.command()
+@click.option("--format", "fmt", type=click.Choice(["csv", "canvas", "xlsx"]), default="csv")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--include-dropped", is_flag=True, help="Also export dropped students.")
+@as_of_option
+@allocation_option
+@click.pass_obj
+def export(obj: _Ctx, fmt: str, output: Path, include_dropped: bool, as_of: str | None,
+           allocation: str | None) -> None:
+    """One row per student: scores after penalties, late and slack days, grades."""
+    from gradebook.export import write_export
+
+    with obj.open() as gb:
+        grades = gb.grades(_as_of(as_of, gb), allocation, include_dropped)
+        people = {s.student_id: {"email": s.email, "section": s.section} for s in gb.students()}
+        _run(lambda: write_export(fmt, output, grades, gb.specs(), gb.config, people))
+    click.echo(f"wrote {output} ({fmt}, {len(grades)} students)")
+
+
+@gradebook.command()
+@click.argument("student")
+@as_of_option
+@allocation_option
+@click.pass_obj
+def explain(obj: _Ctx, student: str, as_of: str | None, allocation: str | None) -> None:
+    """Print the derivation of every number shown for STUDENT."""
+    with obj.open() as gb:
+        grades = _run(lambda: gb.grades(_as_of(as_of, gb), allocation, only=student))
+    click.echo("\n".join(grades[0].lines))
+
+
+@gradebook.command()
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the PNG histograms and CSV tables go (default <course>/gradebook-stats).")
+@as_of_option
+@click.pass_obj
+def stats(obj: _Ctx, output_dir: Path | None, as_of: str | None) -> None:
+    """Per-assessment distributions, per-test pass rates, histograms."""
+    import pandas as pd
+
+    from gradebook.stats import distributions, histograms, pass_rates
+
+    out = output_dir or obj.course().root / "gradebook-stats"
+    with obj.open() as gb:
+        grades = gb.grades(_as_of(as_of, gb))
+        specs = gb.specs()
+        dist = distributions(grades, specs)
+        rates = pass_rates(gb.test_records())
+    pngs = histograms(grades, specs, out)
+    dist.to_csv(out / "distributions.csv", index=False)
+    rates.to_csv(out / "pass_rates.csv", index=False)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        click.echo("per-assessment percentages (after penalties):")
+        click.echo(dist.to_string(index=False) if not dist.empty else "  (no assessments)")
+        click.echo("\ntests with the lowest pass rates:")
+        click.echo(rates.head(15).to_string(index=False) if not rates.empty
+                   else "  (no stored results)")
+    click.echo(f"\nwrote {len(pngs)} histograms, distributions.csv and pass_rates.csv to {out}")
+
+
+@gradebook.command("import-nbgrader")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.pass_obj
+def import_nbgrader(obj: _Ctx, file: Path) -> None:
+    """Bring students and scores over from nbgrader's gradebook.db."""
+    from gradebook.nbgrader_import import import_nbgrader as run_import
+
+    with obj.open() as gb:
+        report = _run(lambda: run_import(gb, file))
+    click.echo(report)

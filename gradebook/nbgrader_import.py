@@ -1,0 +1,65 @@
+"""Bringing a course over from nbgrader: its ``gradebook.db`` becomes students, assessments,
+extensions and manual scores (timed, so our late policy applies to them, not nbgrader's
+``late_submission_penalty``). The nbgrader file is only read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from gradebook.csvfiles import RosterRow, ScoreRow
+from gradebook.errors import GradebookError
+from gradebook.store import Gradebook
+
+UTC = dt.timezone.utc
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # nbgrader stores naive UTC times.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def import_nbgrader(gb: Gradebook, path: Path) -> str:
+    """Import nbgrader's gradebook at ``path``; returns a one-paragraph report. Assessments that
+    already exist in our gradebook keep our config; new ones are recorded as homeworks."""
+    from nbgrader.api import Gradebook as NbGradebook
+
+    path = Path(path)
+    names = set(sa.inspect(sa.create_engine(f"sqlite:///{path}")).get_table_names())
+    if not {"assignment", "student", "submitted_assignment"} <= names:
+        raise GradebookError(f"{path} is not nbgrader's gradebook.db (no assignment/student/"
+                             f"submitted_assignment tables)")
+    nb = NbGradebook(f"sqlite:///{path}")
+    try:
+        students = [RosterRow(0, s.id, " ".join(p for p in (s.first_name, s.last_name) if p) or s.id,
+                              s.email or "", "") for s in nb.students]
+        assignments = {a.name: dict(title=a.name, kind="homework", category="",
+                                    due=_utc(a.duedate), points=float(a.max_score or 0) or None,
+                                    source="nbgrader") for a in nb.assignments}
+        scores, extensions = [], []
+        for a in nb.assignments:
+            for sub in a.submissions:
+                scores.append(ScoreRow(0, sub.student.id, a.name, float(sub.score),
+                                       float(sub.max_score or a.max_score or 0), _utc(sub.timestamp)))
+                if sub.extension and a.duedate:
+                    extensions.append((sub.student.id, a.name, _utc(a.duedate) + sub.extension))
+    finally:
+        nb.close()
+
+    known = {s.student_id for s in gb.students()}
+    new_students = [s for s in students if s.student_id not in known]
+    if new_students:
+        gb.import_roster(new_students)
+    existing = set(gb.assignment_names())
+    report = gb._sync({k: v for k, v in assignments.items() if k not in existing}, keep_others=True)
+    scores = [s for s in scores if s.max_score > 0]
+    counts = gb.import_scores(scores, f"nbgrader:{path.name}") if scores else {"added": 0}
+    for student, assignment, due in extensions:
+        gb.grant_extension(student, assignment, due=due, reason=f"nbgrader extension ({path.name})")
+    return (f"{path}: {len(new_students)} students added ({len(students) - len(new_students)} "
+            f"already here), {len(report.added)} assessments added, {counts.get('added', 0)} "
+            f"scores added ({counts.get('replaced', 0)} replaced), {len(extensions)} extensions")
