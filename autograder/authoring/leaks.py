@@ -9,13 +9,14 @@ The rule for solution lines (what counts as a leak):
 * Lines are compared with all whitespace removed, so re-indenting or re-spacing a pasted line
   does not hide it; a secret matches when it is contained in a release line (a solution line
   pasted into a comment is still found). For ``target = value``, ``return value`` and
-  ``yield value`` lines the value alone is a secret too, so ``expected = <the formula>`` in a
-  public test is found whatever the target is called.
+  ``yield value`` lines whose value is a formula (it holds an operator or an index) the value
+  alone is a secret too, so ``expected = <the formula>`` in a public test is found whatever the
+  target is called.
 * A secret is ignored when it is short (fewer than :data:`MIN_SECRET_CHARS` characters without
   whitespace: ``return loss, dx``, ``N = x.shape[0]``, ``np.exp(shifted)``, ``pass``, ``)`` say
-  nothing about the solution and turn up in honest tests), or when it is public by design: the
-  same line (or value) also appears outside the regions, in the stub or in the handout, which
-  the release publishes anyway.
+  nothing about the solution and turn up in honest tests), or when it is public by design: it
+  also appears outside the regions (in a line of the stub, a docstring giving the formula
+  included, or of the handout), which the release publishes anyway.
 
 Hidden tests: a hidden test file's name (``solutions/<name>/tests/*``) as a release file or
 mentioned in one, a hidden test file's bytes anywhere in the release, and a hidden test
@@ -42,14 +43,25 @@ __all__ = ["MIN_SECRET_CHARS", "find_release_leaks"]
 
 MIN_SECRET_CHARS = 16
 
+# Hidden-test file names that say nothing about the tests (their content is still checked).
+_GENERIC_NAMES = frozenset({"conftest.py", "__init__.py"})
+
 
 def _squash(text: str) -> str:
     return "".join(text.split())
 
 
+def _is_formula(node: ast.AST) -> bool:
+    """Whether an expression computes something (an operator or an index), as opposed to a
+    plain call such as ``np.asarray(W, dtype=np.float64)`` that honest tests write too."""
+    return any(isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.Subscript))
+               for n in ast.walk(node))
+
+
 def _secret_forms(text: str) -> list[str]:
-    """The squashed line, and for ``target = value`` / ``return value`` / ``yield value`` also
-    the squashed value alone (so renaming the target does not hide a pasted formula)."""
+    """The squashed line, and for ``target = value`` / ``return value`` / ``yield value`` whose
+    value is a formula also the squashed value alone (so renaming the target does not hide a
+    pasted formula)."""
     forms = [_squash(text)]
     try:
         tree = ast.parse(text.strip())
@@ -60,7 +72,8 @@ def _secret_forms(text: str) -> list[str]:
         value = getattr(node, "value", None)
         if isinstance(node, ast.Expr) and isinstance(value, (ast.Yield, ast.YieldFrom, ast.Await)):
             value = value.value
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr)) and value is not None:
+        if (isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr))
+                and value is not None and _is_formula(value)):
             segment = ast.get_source_segment(text.strip(), value)
             if segment:
                 forms.append(_squash(segment))
@@ -159,7 +172,8 @@ class _Secrets:
             for cell in json.loads(build_handout(source))["cells"]:
                 for line in "".join(cell["source"]).split("\n"):
                     self.public_lines.update(_secret_forms(line))
-        self.lines = {k: v for k, v in self.lines.items() if k not in self.public_lines}
+        published = "\n".join(sorted(self.public_lines))
+        self.lines = {k: v for k, v in self.lines.items() if k not in published}
 
         public_tests = _files(a.public_tests_dir)
         public_names = {Path(p).name for p in public_tests}
@@ -170,7 +184,7 @@ class _Secrets:
                 public_test_names |= _test_names(path)
         for rel, path in sorted(_files(a.hidden_tests_dir).items()):
             what = f"hidden test file {self.rel(path)}"
-            if path.name not in public_names:
+            if path.name not in public_names and path.name not in _GENERIC_NAMES:
                 self.file_names[path.name] = what
             content = path.read_bytes()
             if content.strip() and content not in public_contents:
@@ -220,7 +234,7 @@ def find_release_leaks(assignment: Assignment, release_dir: Path | None = None) 
                 problems.append(f"{where}:{number}: holds a solution line ({origin}); remove "
                                 f"it from the release's source and rebuild")
             for name, what in secrets.file_names.items():
-                if name in text:
+                if re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text):
                     problems.append(f"{where}:{number}: names {what}; remove the mention")
             if words is not None:
                 for name in sorted(set(words.findall(text))):

@@ -116,3 +116,21 @@ def test_leak_check_on_another_folder(assignment, tmp_path):
     assert find_release_leaks(assignment, out) == []
     (out / "x.py").write_text("shifted = x - x.max(axis=1, keepdims=True)\n")
     assert len(find_release_leaks(assignment, out)) == 1
+
+
+def test_formula_published_in_a_docstring_and_plain_calls_are_not_leaks(assignment):
+    ref = assignment.solution_dir / "toy_softmax.py"
+    ref.write_text(ref.read_text()
+                   .replace('"""Twice x."""', '"""Twice x: ``np.multiply(x, 2.0) + 0``."""')
+                   .replace("        doubled_value = np.multiply(x, 2.0)\n",
+                            "        doubled_value = np.multiply(x, 2.0) + 0\n"
+                            "        as_float = np.asarray(x, dtype=np.float64)\n"))
+    test = assignment.public_tests_dir / "test_public.py"
+    test.write_text(test.read_text() + "\nexpected = np.asarray(x, dtype=np.float64)\n")
+    build_release(assignment)
+    assert find_release_leaks(assignment) == []
+    test.write_text(test.read_text() + "\nexpected = np.exp(shifted) + x.max(axis=1, keepdims=True)\n"
+                    "result = x - x.max(axis=1, keepdims=True)\n")
+    build_release(assignment)
+    problems = find_release_leaks(assignment)
+    assert len(problems) == 1 and "toy_softmax.py:9: shifted = x - x.max" in problems[0]
