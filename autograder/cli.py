@@ -50,6 +50,109 @@ def release(name: str, course_dir: Path | None) -> None:
         click.echo(f"  {path.relative_to(assignment.release_dir)}")
 
 
+@main.command()
+@click.argument("name")
+@click.argument("submissions", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Where to write DIR/<submission>/results.json "
+                                 "(default: graded/NAME).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="table: a score table; json: the results on stdout.")
+@click.option("--backend", type=click.Choice(["process", "docker"]), default=None,
+              help="The sandbox (default: course.toml's grading.backend, else process).")
+@click.option("--public-only", is_flag=True, help="Run only the public tests.")
+@click.option("--details", is_flag=True, help="Also print every test's feedback.")
+@course_option
+def grade(name: str, submissions: tuple[Path, ...], output_dir: Path | None, fmt: str,
+          backend: str | None, public_only: bool, details: bool,
+          course_dir: Path | None) -> None:
+    """Grade SUBMISSIONS (folders, .zip, .py or .ipynb files) of assignment NAME."""
+    import json
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from autograder.harness.grader import grade_uploads
+    from autograder.harness.plugin import HarnessError
+    from autograder.report import score_table, test_table, warn_degraded
+
+    course = _course(course_dir)
+    try:
+        assignment = course.assignment(name)
+        backend = backend or course.config.grading.backend
+        out = output_dir or Path("graded") / name
+        err = Console(stderr=True)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task(f"grading {name}", total=len(submissions))
+
+            def done(result):
+                result.write(out / result.submission / "results.json")
+                progress.advance(task)
+
+            results = grade_uploads(assignment, list(submissions), backend=backend,
+                                    hidden=not public_only, on_result=done)
+    except (ConfigError, HarnessError) as e:
+        raise UserError(str(e)) from None
+    if fmt == "json":
+        click.echo(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        console = Console()
+        warn_degraded(console, results)
+        if details:
+            for r in results:
+                console.print(test_table(r))
+        console.print(score_table(results, title=f"{name}: {len(results)} submission(s)"))
+        console.print(f"results written to {out}/<submission>/results.json")
+
+
+@main.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def check(directory: Path | None) -> None:
+    """Run the public tests on your work (inside your copy of an assignment's release)."""
+    from rich.console import Console
+
+    from autograder.harness.grader import run_session, spec_for_release
+    from autograder.harness.plugin import HarnessError, PreparedSubmission
+    from autograder.harness.grader import make_sandbox
+    from autograder.report import test_table, warn_degraded
+
+    here = (directory or Path.cwd()).resolve()
+    release_dir = next((d for d in (here, *here.parents) if (d / "assignment.toml").is_file()),
+                       None)
+    if release_dir is None:
+        raise UserError(f"no assignment.toml at or above {here}: run `autograder check` inside "
+                        f"the folder of the assignment you downloaded")
+    try:
+        spec = spec_for_release(release_dir)
+    except (ConfigError, HarnessError) as e:
+        raise UserError(str(e)) from None
+    import tempfile
+    from autograder.submissions import prepare
+
+    with tempfile.TemporaryDirectory(prefix="autograder-check-") as tmp:
+        staged = Path(tmp) / "submission"
+        staged.mkdir()
+        for m in spec.modules:
+            if (release_dir / f"{m}.py").is_file():
+                (staged / f"{m}.py").write_bytes((release_dir / f"{m}.py").read_bytes())
+        prepared = PreparedSubmission(id="your work", files=staged)
+        with make_sandbox("process") as sandbox:
+            try:
+                result = run_session(spec, [prepared], sandbox)["your work"]
+            except HarnessError as e:
+                raise UserError(str(e)) from None
+    console = Console()
+    warn_degraded(console, [result])
+    console.print(test_table(result))
+    passed = sum(t.status == "passed" for t in result.tests)
+    console.print(f"{passed} of {len(result.tests)} public tests pass "
+                  f"({result.score:g} of {result.max_score:g} points). Hidden tests are run "
+                  f"when you submit.")
+    if passed < len(result.tests):
+        sys.exit(1)
+
+
 def _mount_optional_groups() -> None:
     """Command groups that live beside the core (the gradebook) mount themselves here."""
     try:

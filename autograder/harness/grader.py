@@ -1,0 +1,140 @@
+"""Grading a batch of submissions: intake, one pytest session with the grading plugin, results.
+
+The trusted grader runs here, in this process: it holds the tests, the reference and every
+expected value. Student code only ever runs in runners started by the sandbox backend.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from autograder.course import Assignment
+from autograder.harness.plugin import (GradingPlugin, GradingSpec, HarnessError,
+                                       PreparedSubmission)
+from autograder.sandbox.base import Limits, Sandbox
+from autograder.submissions import IntakeError, prepare, submission_id
+from gradebook.results import GradingResult, Outcome, ResourceUse, TestResult
+
+
+def make_sandbox(backend: str) -> Sandbox:
+    """The sandbox backend by name."""
+    if backend == "process":
+        from autograder.sandbox.process import ProcessSandbox
+        return ProcessSandbox()
+    if backend == "docker":
+        try:
+            from autograder.sandbox.docker import DockerSandbox
+        except ImportError:
+            raise HarnessError("the docker backend is not available in this installation") \
+                from None
+        return DockerSandbox()
+    raise HarnessError(f"unknown sandbox backend {backend!r}: use 'process' or 'docker'")
+
+
+def spec_for(assignment: Assignment, *, hidden: bool = True) -> GradingSpec:
+    """The grading spec of a course assignment: public tests, and hidden tests with the
+    reference when ``hidden`` (a TA grading); public tests only otherwise."""
+    cfg = assignment.config
+    public = assignment.public_test_files()
+    hidden_files = assignment.hidden_test_files() if hidden else []
+    if not public and not hidden_files:
+        raise HarnessError(f"{assignment.name} has no tests (tests/test_*.py in "
+                           f"{assignment.public_tests_dir} or {assignment.hidden_tests_dir})")
+    refs = {m: p for m, p in assignment.reference_files().items() if p.is_file()} if hidden else {}
+    return GradingSpec(
+        assignment=assignment.name, modules=cfg.modules, test_files=public + hidden_files,
+        hidden_files=frozenset(hidden_files), reference_files=refs,
+        limits=Limits.from_resources(cfg.resources),
+        test_time_limit_s=cfg.resources.test_time_limit_s,
+        submission_time_limit_s=cfg.resources.time_limit_s, rootdir=assignment.course_root)
+
+
+def spec_for_release(release_dir: Path) -> GradingSpec:
+    """The spec for a student's `autograder check` inside their copy of a release: the public
+    tests only, no reference, the student's files in ``release_dir`` as the submission."""
+    from autograder.config import load_assignment
+
+    cfg = load_assignment(release_dir / "assignment.toml")
+    tests = sorted((release_dir / "tests").glob("test_*.py"))
+    if not tests:
+        raise HarnessError(f"no public tests in {release_dir / 'tests'}; run `autograder check` "
+                           f"inside the folder of the assignment you downloaded")
+    return GradingSpec(
+        assignment=cfg.name, modules=cfg.modules, test_files=tests, hidden_files=frozenset(),
+        reference_files={}, limits=Limits.from_resources(cfg.resources),
+        test_time_limit_s=cfg.resources.test_time_limit_s,
+        submission_time_limit_s=cfg.resources.time_limit_s, rootdir=release_dir)
+
+
+def run_session(spec: GradingSpec, submissions: Sequence[PreparedSubmission], sandbox: Sandbox,
+                on_result: Callable[[GradingResult], None] | None = None
+                ) -> dict[str, GradingResult]:
+    """Grade prepared submissions with one pytest session; returns results by submission id."""
+    if not submissions:
+        return {}
+    plugin = GradingPlugin(spec, list(submissions), sandbox, on_result)
+    with tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n")
+        args = [*(str(p) for p in spec.test_files),
+                "-c", str(ini), "--rootdir", str(spec.rootdir),
+                "--confcutdir", str(spec.rootdir), "--import-mode=importlib",
+                "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:terminal",
+                "--capture=sys", "-W", "ignore::DeprecationWarning"]
+        code = pytest.main(args, plugins=[plugin])
+    if plugin.collect_errors:
+        raise HarnessError("the tests could not be collected:\n" + "\n".join(plugin.collect_errors))
+    missing = [s.id for s in submissions if s.id not in plugin.results]
+    if missing:
+        raise HarnessError(f"pytest ended (exit code {int(code)}) without grading "
+                           f"{', '.join(missing[:5])}; run the tests with plain pytest to see why")
+    return plugin.results
+
+
+def intake_failure(assignment: str, sub_id: str, message: str, backend: str) -> GradingResult:
+    """The result of an upload that could not be staged: no points, and the reason."""
+    return GradingResult(
+        assignment=assignment, submission=sub_id, backend=backend, resources=ResourceUse(),
+        tests=(TestResult(name="submission", score=0.0, max_score=0.0,
+                          outcome=Outcome.ERROR, output=message),),
+        output=f"Your submission could not be graded: {message}")
+
+
+def grade_uploads(assignment: Assignment, uploads: Sequence[Path], *, backend: str = "process",
+                  hidden: bool = True, sandbox: Sandbox | None = None,
+                  on_result: Callable[[GradingResult], None] | None = None
+                  ) -> list[GradingResult]:
+    """Grade uploads (folders, zips, .py files, notebooks) of one assignment, in order."""
+    spec = spec_for(assignment, hidden=hidden)
+    own_sandbox = sandbox is None
+    sandbox = sandbox or make_sandbox(backend)
+    results: dict[str, GradingResult] = {}
+    order: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="autograder-intake-") as tmp:
+            prepared: list[PreparedSubmission] = []
+            seen: set[str] = set()
+            for index, upload in enumerate(uploads):
+                sub_id = submission_id(Path(upload))
+                if sub_id in seen:
+                    sub_id = f"{sub_id}-{index + 1}"
+                seen.add(sub_id)
+                order.append(sub_id)
+                try:
+                    prepared.append(prepare(Path(upload), Path(tmp) / f"s{index}",
+                                            assignment.config.modules,
+                                            assignment.support_files(), sub_id=sub_id))
+                except IntakeError as e:
+                    results[sub_id] = intake_failure(assignment.name, sub_id, str(e),
+                                                     sandbox.name)
+                    if on_result:
+                        on_result(results[sub_id])
+            results.update(run_session(spec, prepared, sandbox, on_result))
+    finally:
+        if own_sandbox:
+            sandbox.close()
+    return [results[s] for s in order]

@@ -1,0 +1,366 @@
+"""The pytest plugin that turns ordinary pytest tests into a grader.
+
+One pytest session grades a whole batch: every test is parametrized over the submissions at
+session scope, so pytest collects the tests once and runs all tests of one submission together
+(one student runner per submission, restarted only after a crash or timeout). This plugin gives
+the tests their fixtures (``student``, ``submission``, ``reference``, ``rng``), reads their
+markers (``points``, ``visibility``, ``time_limit``), enforces time limits, and turns every
+test's outcome into a :class:`~gradebook.results.TestResult`. It is the one place that decides
+a score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from autograder.harness.remote import (ImportFailed, StudentError, StudentSession,
+                                       StudentSideFailure)
+from autograder.sandbox.base import Limits, Sandbox
+from gradebook.results import VISIBILITIES, GradingResult, Outcome, ResourceUse, TestResult
+
+_PARAM = "_ag_submission"
+_ID_PREFIX = "AGSUB"
+MAX_TEST_OUTPUT = 4000
+
+
+class HarnessError(Exception):
+    """The tests themselves are broken (collection error, bad marker): never the student's fault."""
+
+
+class BudgetExhausted(StudentSideFailure):
+    outcome = Outcome.BUDGET
+
+
+@dataclass
+class PreparedSubmission:
+    """A submission ready to grade: a directory holding only the student's files (and the
+    assignment's public support files)."""
+
+    id: str
+    files: Path
+    content_hash: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GradingSpec:
+    """Everything one grading session needs."""
+
+    assignment: str
+    modules: tuple[str, ...]
+    test_files: list[Path]                 # public first, then hidden
+    hidden_files: frozenset[Path]          # which of them are hidden tests
+    reference_files: dict[str, Path]       # module -> trusted reference source; {} in `check`
+    limits: Limits
+    test_time_limit_s: float
+    submission_time_limit_s: float
+    rootdir: Path
+
+
+@dataclass
+class _TestRecord:
+    item: pytest.Item
+    started: float = 0.0
+    excinfo: Any = None
+    phase: str = ""
+    skipped: str | None = None
+    output_mark: tuple[int, int] = (0, 0)
+    output: str = ""
+
+
+class SubmissionHandle:
+    """The ``submission`` fixture: the submission's id and its modules."""
+
+    def __init__(self, prepared: PreparedSubmission, session: StudentSession):
+        self.id = prepared.id
+        self._session = session
+
+    def module(self, name: str):
+        return self._session.module(name)
+
+
+class GradingPlugin:
+    def __init__(self, spec: GradingSpec, submissions: list[PreparedSubmission],
+                 sandbox: Sandbox, on_result: Callable[[GradingResult], None] | None = None,
+                 slot: int = 0):
+        self.spec = spec
+        self.submissions = submissions
+        self.sandbox = sandbox
+        self.on_result = on_result
+        self.slot = slot
+        self.results: dict[str, GradingResult] = {}
+        self.collect_errors: list[str] = []
+        self._sessions: dict[str, StudentSession] = {}
+        self._records: dict[str, list[_TestRecord]] = {s.id: [] for s in submissions}
+        self._pending: dict[str, int] = {}
+        self._started: dict[str, float] = {}
+        self._current: _TestRecord | None = None
+        self._reference: dict[str, ModuleType] = {}
+        self._by_id = {s.id: s for s in submissions}
+        self._param_ids = {s.id: f"{_ID_PREFIX}{i}" for i, s in enumerate(submissions)}
+
+    # -- configuration ---------------------------------------------------------------------------
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "points(p): the test is worth p points")
+        config.addinivalue_line("markers", "visibility(v): visible/public, hidden, "
+                                           "after_due_date or after_published")
+        config.addinivalue_line("markers", "time_limit(seconds): wall-clock limit of the test")
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if _PARAM in metafunc.fixturenames:
+            metafunc.parametrize(_PARAM, self.submissions, indirect=True, scope="session",
+                                 ids=[self._param_ids[s.id] for s in self.submissions])
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collect_errors.append(f"{report.nodeid}: {report.longreprtext}")
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            sub = self._submission_of(item)
+            self._pending[sub] = self._pending.get(sub, 0) + 1
+            self._check_markers(item)
+
+    @staticmethod
+    def _check_markers(item: pytest.Item) -> None:
+        m = item.get_closest_marker("points")
+        if m is not None and (len(m.args) != 1 or not isinstance(m.args[0], (int, float))
+                              or m.args[0] < 0):
+            raise HarnessError(f"{item.nodeid}: write @pytest.mark.points(p) with one "
+                               f"non-negative number")
+        v = item.get_closest_marker("visibility")
+        if v is not None and (len(v.args) != 1 or _visibility(v.args[0]) is None):
+            raise HarnessError(f"{item.nodeid}: visibility must be one of "
+                               f"{', '.join(VISIBILITIES)} (or 'public')")
+        t = item.get_closest_marker("time_limit")
+        if t is not None and (len(t.args) != 1 or not isinstance(t.args[0], (int, float))
+                              or t.args[0] <= 0):
+            raise HarnessError(f"{item.nodeid}: write @pytest.mark.time_limit(seconds) with "
+                               f"one positive number")
+
+    # -- fixtures ----------------------------------------------------------------------------------
+    @pytest.fixture(scope="session", autouse=True)
+    def _ag_submission(self, request: pytest.FixtureRequest):
+        prepared: PreparedSubmission = request.param
+        session = StudentSession(self.sandbox, prepared.files, self.spec.limits,
+                                 self.spec.modules, self.slot)
+        self._sessions[prepared.id] = session
+        self._started[prepared.id] = time.monotonic()
+        yield session
+        session.close()
+
+    @pytest.fixture
+    def student(self, _ag_submission: StudentSession):
+        """The submission's main module, living in the student process."""
+        return _ag_submission.module(self.spec.modules[0])
+
+    @pytest.fixture
+    def submission(self, request: pytest.FixtureRequest, _ag_submission: StudentSession):
+        return SubmissionHandle(request.node.callspec.params[_PARAM], _ag_submission)
+
+    @pytest.fixture(scope="session")
+    def reference(self) -> ModuleType:
+        """The reference solution, imported in this (trusted) process."""
+        if not self.spec.reference_files:
+            raise HarnessError("this test uses the `reference` fixture, but no reference "
+                               "solution is available here (public tests must not use it)")
+        main = self.spec.modules[0]
+        return self._load_reference(main)
+
+    def _load_reference(self, module: str) -> ModuleType:
+        if module not in self._reference:
+            path = self.spec.reference_files[module]
+            name = f"_autograder_reference_{self.spec.assignment}_{module}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise HarnessError(f"cannot import the reference {path}")
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod
+            spec.loader.exec_module(mod)
+            self._reference[module] = mod
+        return self._reference[module]
+
+    @pytest.fixture
+    def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:
+        """Seeded from the test's name (not the submission): every student gets the same inputs."""
+        key = f"{request.node.path.name}::{_strip_param(request.node.name)}"
+        seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+        return np.random.default_rng(seed)
+
+    # -- running a test ------------------------------------------------------------------------------
+    def _submission_of(self, item: pytest.Item) -> str:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or _PARAM not in callspec.params:
+            raise HarnessError(f"{item.nodeid} is not bound to a submission")
+        return callspec.params[_PARAM].id
+
+    def _time_limit(self, item: pytest.Item) -> float:
+        m = item.get_closest_marker("time_limit")
+        return float(m.args[0]) if m is not None else self.spec.test_time_limit_s
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        sub = self._submission_of(item)
+        record = _TestRecord(item=item, started=time.monotonic())
+        self._records[sub].append(record)
+        self._current = record
+        session = self._sessions.get(sub)
+        budget_end = self._started.get(sub, time.monotonic()) + self.spec.submission_time_limit_s
+        if session is not None:
+            session.deadline = min(time.monotonic() + self._time_limit(item), budget_end)
+            record.output_mark = session.output_position
+        if time.monotonic() >= budget_end:
+            raise BudgetExhausted(f"the submission used up its time budget of "
+                                  f"{self.spec.submission_time_limit_s:g} s before this test")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        # Fixture setup may have started the runner; the deadline counts from the call.
+        sub = self._submission_of(item)
+        session = self._sessions[sub]
+        budget_end = self._started[sub] + self.spec.submission_time_limit_s
+        session.deadline = min(time.monotonic() + self._time_limit(item), budget_end)
+        if self._current is not None and self._current.output_mark == (0, 0):
+            self._current.output_mark = session.output_position
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = yield
+        record = self._current
+        if record is None or record.item is not item:
+            return report
+        if call.excinfo is not None and record.excinfo is None:
+            if call.excinfo.errisinstance(pytest.skip.Exception):
+                record.skipped = str(call.excinfo.value)
+            else:
+                record.excinfo = call.excinfo
+                record.phase = call.when
+        if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
+            session = self._sessions.get(self._submission_of(item))
+            if session is not None:
+                record.output = session.output_since(record.output_mark)
+        if call.when == "teardown":
+            self._finish_test(item)
+        return report
+
+    def _finish_test(self, item: pytest.Item) -> None:
+        sub = self._submission_of(item)
+        self._pending[sub] -= 1
+        if self._pending[sub] == 0:
+            self._finish_submission(sub)
+
+    # -- results -------------------------------------------------------------------------------
+    def _test_result(self, record: _TestRecord) -> TestResult | None:
+        item = record.item
+        if record.skipped is not None and record.excinfo is None:
+            return None
+        m = item.get_closest_marker("points")
+        max_score = float(m.args[0]) if m is not None else 1.0
+        suite = "hidden" if Path(item.path) in self.spec.hidden_files else "public"
+        v = item.get_closest_marker("visibility")
+        visibility = _visibility(v.args[0]) if v is not None else (
+            "hidden" if suite == "hidden" else "visible")
+        outcome, message = _classify(record.excinfo, self._time_limit(item))
+        output = message
+        student_output = record.output.strip("\n")
+        if student_output:
+            if len(student_output) > MAX_TEST_OUTPUT:
+                student_output = student_output[:MAX_TEST_OUTPUT] + "\n[output truncated]"
+            output += ("\n\n" if output else "") + "Your code printed:\n" + student_output
+        return TestResult(
+            name=f"{item.path.name}::{_strip_param(item.name)}",
+            score=max_score if outcome == Outcome.PASSED else 0.0,
+            max_score=max_score, outcome=outcome, output=output, visibility=visibility,
+            duration_s=time.monotonic() - record.started, suite=suite)
+
+    def _finish_submission(self, sub: str) -> None:
+        session = self._sessions.get(sub)
+        prepared = self._by_id[sub]
+        tests = tuple(t for t in (self._test_result(r) for r in self._records[sub]) if t)
+        notes = list(prepared.notes)
+        degraded: tuple[str, ...] = ()
+        resources = ResourceUse()
+        if session is not None:
+            session.close()
+            degraded = tuple(session.degraded)
+            resources = ResourceUse(
+                cpu_s=round(sum(e.cpu_s for e in session.exits), 3),
+                max_rss_mb=round(max((e.maxrss_kb for e in session.exits), default=0) / 1024, 1),
+                wall_s=round(time.monotonic() - self._started[sub], 3),
+                runner_starts=session.runner_starts)
+            if any("output truncated" in chunk for chunk in session.output_log):
+                notes.append("The output of your code was longer than the limit and was cut.")
+        result = GradingResult(
+            assignment=self.spec.assignment, submission=sub, tests=tests,
+            backend=self.sandbox.name, content_hash=prepared.content_hash,
+            execution_time_s=resources.wall_s, resources=resources, degraded=degraded,
+            output="\n".join(notes),
+            graded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        self.results[sub] = result
+        self._sessions.pop(sub, None)
+        if self.on_result is not None:
+            self.on_result(result)
+
+
+def _visibility(value: Any) -> str | None:
+    if value == "public":
+        return "visible"
+    return value if value in VISIBILITIES else None
+
+
+def _strip_param(name: str) -> str:
+    """``test_x[AGSUB3-2-3]`` -> ``test_x[2-3]``; ``test_x[AGSUB3]`` -> ``test_x``."""
+    m = re.match(r"^(.*?)\[(.*)\]$", name)
+    if not m:
+        return name
+    ids = [p for p in m.group(2).split("-") if not re.fullmatch(rf"{_ID_PREFIX}\d+", p)]
+    return f"{m.group(1)}[{'-'.join(ids)}]" if ids else m.group(1)
+
+
+def _classify(excinfo: Any, time_limit: float) -> tuple[str, str]:
+    """(outcome, message for the student) of a finished test."""
+    if excinfo is None:
+        return Outcome.PASSED, ""
+    exc = excinfo.value
+    if isinstance(exc, StudentError):
+        if exc.outcome == Outcome.NOT_IMPLEMENTED:
+            return Outcome.NOT_IMPLEMENTED, f"{exc.where} is not implemented yet (it raises " \
+                                            f"NotImplementedError)."
+        if isinstance(exc, ImportFailed):
+            msg = f"Your module could not be imported ({exc.where}): {exc.type_name}: " \
+                  f"{exc.student_message}"
+        else:
+            msg = f"{exc.where} raised {exc.type_name}: {exc.student_message}"
+        if exc.traceback_text.strip():
+            msg += "\n" + exc.traceback_text.rstrip()
+        if exc.outcome == Outcome.MEMORY:
+            msg += "\n(The memory limit for your code was reached.)"
+        return exc.outcome, msg
+    if isinstance(exc, StudentSideFailure):
+        msg = str(exc)
+        if exc.outcome == Outcome.TIMEOUT:
+            msg = f"Time limit exceeded: your code did not finish within {time_limit:g} s " \
+                  f"(an infinite loop, or a much slower algorithm than needed?)."
+        return exc.outcome, msg
+    if isinstance(exc, HarnessError):
+        return Outcome.GRADER_ERROR, f"The test could not run (a problem on our side, " \
+                                     f"not yours): {exc}"
+    if isinstance(exc, AssertionError):
+        text = str(exc).strip() or "a check failed"
+        return Outcome.FAILED, text
+    # An exception in the test while it looked at what the student's code returned
+    # (unpacking None, indexing a wrong shape): report where, in the student's terms.
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return Outcome.FAILED, f"Your function's result could not be checked: {detail}"
