@@ -135,7 +135,7 @@ def solution_cell_lines(source_path: Path) -> list[tuple[int, str]]:
     hidden: list[tuple[int, str]] = []
     for index, cell in enumerate(nb.cells):
         lines = cell.source.split("\n")
-        has_region = any("BEGIN " in line and _region_kind(line) for line in lines)
+        has_region = any(_region_kind(line, "BEGIN") for line in lines)
         is_solution = bool(cell.metadata.get("nbgrader", {}).get("solution", False))
         inside = is_solution and not has_region
         for line in lines:

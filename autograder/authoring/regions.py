@@ -72,6 +72,8 @@ class _Scan:
     # Output line numbers (1-based) of `raise` stubs and of `...` replacements.
     raise_lines: list[int] = field(default_factory=list)
     placeholder_lines: list[int] = field(default_factory=list)
+    # (stub line just before, indentation width) of each NO PROMPT region, to name its function.
+    silent_regions: list[tuple[int, int]] = field(default_factory=list)
     # (source line, stripped text) of every secret code line.
     secret: list[tuple[int, str]] = field(default_factory=list)
 
@@ -160,8 +162,10 @@ def _scan(source: str, path: str) -> _Scan:
 
         if begin:
             region_start = number
-            if not begin.group("no_prompt"):
-                indent = begin.group("indent")
+            indent = begin.group("indent")
+            if begin.group("no_prompt"):
+                scan.silent_regions.append((len(scan.out), len(indent.expandtabs())))
+            else:
                 scan.emit(indent + STUB_COMMENT, number)
                 raise_text = f'{indent}raise NotImplementedError("{_PLACEHOLDER}")'
                 scan.raise_lines.append(scan.emit(raise_text, number))
@@ -199,15 +203,16 @@ def _scan(source: str, path: str) -> _Scan:
     return scan
 
 
-def _enclosing_functions(tree: ast.AST) -> list[tuple[int, int, str]]:
-    """(first line, last line, qualified name) of every function, outermost first."""
-    found: list[tuple[int, int, str]] = []
+def _enclosing_functions(tree: ast.AST) -> list[tuple[int, int, str, int]]:
+    """(first line, last line, qualified name, column) of every function, outermost first."""
+    found: list[tuple[int, int, str, int]] = []
 
     def visit(node: ast.AST, prefix: tuple[str, ...]) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 name = (*prefix, child.name)
-                found.append((child.lineno, child.end_lineno or child.lineno, ".".join(name)))
+                found.append((child.lineno, child.end_lineno or child.lineno, ".".join(name),
+                              child.col_offset))
                 visit(child, name)
             elif isinstance(child, ast.ClassDef):
                 visit(child, (*prefix, child.name))
@@ -218,8 +223,9 @@ def _enclosing_functions(tree: ast.AST) -> list[tuple[int, int, str]]:
     return found
 
 
-def _innermost(functions: list[tuple[int, int, str]], line: int) -> str | None:
-    inside = [f for f in functions if f[0] <= line <= f[1]]
+def _innermost(functions: list[tuple[int, int, str, int]], line: int,
+               indent: int | None = None) -> str | None:
+    inside = [f for f in functions if f[0] <= line <= f[1] and (indent is None or f[3] < indent)]
     return max(inside, key=lambda f: f[0])[2] if inside else None
 
 
@@ -246,7 +252,7 @@ def make_stub(source: str, path: str) -> Stub:
                      ) from None
 
     functions = _enclosing_functions(tree)
-    todo: list[str] = []
+    todo: list[tuple[int, str]] = []  # (stub line, function), sorted below into source order
     for stub_line in scan.raise_lines:
         name = _innermost(functions, stub_line)
         if name is None:
@@ -256,15 +262,19 @@ def make_stub(source: str, path: str) -> Stub:
                          "`value = ...  # SOLUTION`, or use `# BEGIN SOLUTION NO PROMPT` with a "
                          "prompt block")
         scan.out[stub_line - 1] = scan.out[stub_line - 1].replace(_PLACEHOLDER, STUB_MESSAGE.format(name=name))
-        todo.append(name)
+        todo.append((stub_line, name))
     module_level = False
     for stub_line in scan.placeholder_lines:
         name = _innermost(functions, stub_line)
         if name is None:
             module_level = True
         else:
-            todo.append(name)
-    unique = tuple(dict.fromkeys(todo))
+            todo.append((stub_line, name))
+    for stub_line, indent in scan.silent_regions:
+        name = _innermost(functions, stub_line, indent) if stub_line else None
+        if name is not None:
+            todo.append((stub_line, name))
+    unique = tuple(dict.fromkeys(name for _, name in sorted(todo)))
     return Stub("\n".join(scan.out) + "\n", unique, module_level)
 
 

@@ -201,6 +201,34 @@ def test_otter_prompt_blocks_string_and_comment_styles():
         ''')
 
 
+def test_todo_names_functions_of_every_kind_of_region():
+    src = textwrap.dedent('''\
+        def helper():
+            return 1
+
+
+        # BEGIN SOLUTION NO PROMPT
+        def extra():
+            return 2
+        # END SOLUTION
+
+
+        class Net:
+            def forward(self, x):
+                # BEGIN SOLUTION NO PROMPT
+                return x
+                # END SOLUTION
+                """ # BEGIN PROMPT
+                return ...
+                """ # END PROMPT
+
+        def f():
+            y = 2  # SOLUTION
+            return y
+        ''')
+    assert make_stub(src, PATH).todo == ("Net.forward", "f")
+
+
 def test_solution_region_lines_lists_code_only():
     src = textwrap.dedent('''\
         def f(x):
