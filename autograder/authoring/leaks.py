@@ -159,11 +159,13 @@ class _Secrets:
         a = self.assignment
         for reference in sorted(a.solution_dir.glob("*.py")):
             source = reference.read_text(encoding="utf-8")
-            for number, text in solution_region_lines(source, self.rel(reference)):
+            hidden = solution_region_lines(source, self.rel(reference))
+            for number, text in hidden:
                 self.add_line(text, f"{self.rel(reference)}:{number}")
             for line in strip_solutions(source, self.rel(reference)).split("\n"):
                 self.public_lines.update(_secret_forms(line))
-            self.whole_files[reference.read_bytes()] = f"reference module {self.rel(reference)}"
+            if hidden:  # a module without regions is published whole on purpose
+                self.whole_files[reference.read_bytes()] = f"reference module {self.rel(reference)}"
         handout = a.config.handout
         if handout and (a.public_dir / handout).is_file():
             source = a.public_dir / handout

@@ -61,18 +61,18 @@ def _relative(assignment: Assignment, path: Path) -> str:
         return str(path)
 
 
-def _copy_tree(assignment: Assignment, root: Path, base: Path, prefix: str) -> list[ReleaseFile]:
-    """Every non-ignored file under ``root`` (a file or a folder), at ``prefix/<path from base>``."""
+def _copy_tree(assignment: Assignment, root: Path, base: Path) -> list[ReleaseFile]:
+    """Every non-ignored file under ``root`` (a file or a folder), at its path from ``base``."""
     if root.is_symlink():
         raise AuthoringError(f"{_relative(assignment, root)}: is a symbolic link; releases copy "
                              f"plain files only, so replace the link with a copy of the file")
     if root.is_file():
-        rel = PurePosixPath(prefix, *root.relative_to(base).parts).as_posix()
+        rel = PurePosixPath(*root.relative_to(base).parts).as_posix()
         return [ReleaseFile(rel, root.read_bytes(), _relative(assignment, root))]
     files: list[ReleaseFile] = []
     for child in sorted(root.iterdir()):
         if not is_ignored(child.name):
-            files += _copy_tree(assignment, child, base, prefix)
+            files += _copy_tree(assignment, child, base)
     return files
 
 
@@ -105,7 +105,7 @@ def support_files(assignment: Assignment) -> list[ReleaseFile]:
             raise AuthoringError(f"{_relative(assignment, path)}: support file not found "
                                  f"(named in assignment.toml `support_files`); add it or remove "
                                  f"the entry")
-        files += _copy_tree(assignment, path, assignment.public_dir, "")
+        files += _copy_tree(assignment, path, assignment.public_dir)
     return files
 
 
@@ -128,7 +128,7 @@ def public_tests(assignment: Assignment) -> list[ReleaseFile]:
     tests = assignment.public_tests_dir
     if not tests.is_dir():
         return []
-    return _copy_tree(assignment, tests, assignment.public_dir, "")
+    return _copy_tree(assignment, tests, assignment.public_dir)
 
 
 def assignment_config(assignment: Assignment) -> list[ReleaseFile]:
