@@ -163,3 +163,27 @@ def test_release_differences(assignment):
     assert diffs[1].startswith("release/toy/tests/conftest.py: missing")
     assert diffs[2].startswith("release/toy/toy_softmax.py: differs from a fresh build (first difference at line 3)")
     assert all("autograder release toy" in d for d in diffs)
+
+
+def test_each_step_alone(assignment):
+    from autograder.authoring import release as r
+
+    assert [f.path for f in r.stub_modules(assignment)] == ["toy_softmax.py"]
+    assert [f.path for f in r.support_files(assignment)] == ["helpers.py"]
+    assert [f.path for f in r.handout_notebook(assignment)] == ["toy.ipynb"]
+    assert [f.path for f in r.public_tests(assignment)] == ["tests/conftest.py", "tests/test_public.py"]
+    assert [f.path for f in r.assignment_config(assignment)] == ["assignment.toml"]
+    (readme,) = r.student_readme(assignment)
+    assert readme.path == "README.md" and readme.content.endswith(b"\n")
+
+
+def test_assignment_without_handout_or_tests(tmp_path):
+    from .conftest import make_course
+
+    course = make_course(tmp_path / "c", name="bare", handout=False)
+    assignment = course.assignment("bare")
+    for path in sorted(assignment.public_tests_dir.iterdir()):
+        path.unlink()
+    assignment.public_tests_dir.rmdir()
+    names = [p.name for p in build_release(assignment)]
+    assert names == ["README.md", "assignment.toml", "helpers.py", "toy_softmax.py"]
