@@ -82,7 +82,7 @@ def write_handout(path: Path) -> None:
     nbformat.write(nb, str(path))
 
 
-def make_course(root: Path, name: str = "toy", handout: bool = True) -> Course:
+def build_fake_course(root: Path, name: str = "toy", handout: bool = True) -> Course:
     public = root / "assignments" / name
     solutions = root / "solutions" / name
     (public / "tests").mkdir(parents=True)
@@ -110,7 +110,7 @@ def make_course(root: Path, name: str = "toy", handout: bool = True) -> Course:
 
 @pytest.fixture
 def course(tmp_path: Path) -> Course:
-    return make_course(tmp_path / "course")
+    return build_fake_course(tmp_path / "course")
 
 
 @pytest.fixture

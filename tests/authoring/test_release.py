@@ -178,9 +178,9 @@ def test_each_step_alone(assignment):
 
 
 def test_assignment_without_handout_or_tests(tmp_path):
-    from .conftest import make_course
+    from .conftest import build_fake_course
 
-    course = make_course(tmp_path / "c", name="bare", handout=False)
+    course = build_fake_course(tmp_path / "c", name="bare", handout=False)
     assignment = course.assignment("bare")
     for path in sorted(assignment.public_tests_dir.iterdir()):
         path.unlink()
