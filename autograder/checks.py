@@ -63,6 +63,9 @@ def _describe(value: Any) -> str:
         return f"a {type(value).__name__} of length {len(value)}"
     if value is None:
         return "None (did you forget a return statement?)"
+    remote_type = getattr(value, "_type_name", None)
+    if isinstance(remote_type, str) and remote_type:
+        return f"an object of type {remote_type} (return numbers or numpy arrays)"
     return f"a value of type {type(value).__name__}"
 
 

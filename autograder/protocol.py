@@ -69,9 +69,11 @@ class ChannelClosed(ProtocolError):
 
 @dataclass(frozen=True)
 class Handle:
-    """An opaque reference to a value that stays in the student process."""
+    """An opaque reference to a value that stays in the student process. ``type_name`` is
+    only for messages ("got a Liar object"); nothing is decided from it."""
 
     id: int
+    type_name: str = ""
 
 
 def encode(value: Any, *, on_unsupported: Callable[[Any], Any] | None = None) -> bytes:
@@ -97,7 +99,7 @@ def encode(value: Any, *, on_unsupported: Callable[[Any], Any] | None = None) ->
         if t is complex:
             return msgpack.ExtType(_EXT_COMPLEX, _pack([v.real, v.imag]))
         if t is Handle:
-            return msgpack.ExtType(_EXT_HANDLE, _pack(v.id))
+            return msgpack.ExtType(_EXT_HANDLE, _pack([v.id, v.type_name[:100]]))
         if isinstance(v, np.ndarray):
             return _array_ext(np.asarray(v), _ARRAY_KIND_NDARRAY, fallback)
         if isinstance(v, np.generic):
@@ -120,9 +122,9 @@ def encode(value: Any, *, on_unsupported: Callable[[Any], Any] | None = None) ->
 
 
 def decode(data: bytes, *, resolve_handle: Callable[[int], Any] | None = None,
-           make_handle: Callable[[int], Any] | None = None) -> Any:
+           make_handle: Callable[[int, str], Any] | None = None) -> Any:
     """Unpack and validate one message body. Handles become ``resolve_handle(id)`` (runner side:
-    the object itself) or ``make_handle(id)`` (grader side: a proxy), else :class:`Handle`."""
+    the object itself) or ``make_handle(id, type_name)`` (grader side: a proxy), else :class:`Handle`."""
     depth = [0]
 
     def ext_hook(code: int, payload: bytes) -> Any:
@@ -144,12 +146,16 @@ def decode(data: bytes, *, resolve_handle: Callable[[int], Any] | None = None,
                     raise ProtocolError("malformed complex number")
                 return complex(parts[0], parts[1])
             if code == _EXT_HANDLE:
-                hid = _unpack(payload, ext_hook)
-                if type(hid) is not int or hid < 0:
+                fields = _unpack(payload, ext_hook)
+                if (type(fields) is not list or len(fields) != 2 or type(fields[0]) is not int
+                        or fields[0] < 0 or type(fields[1]) is not str):
                     raise ProtocolError("malformed handle")
+                hid, type_name = fields[0], fields[1][:100]
                 if resolve_handle is not None:
                     return resolve_handle(hid)
-                return make_handle(hid) if make_handle is not None else Handle(hid)
+                if make_handle is not None:
+                    return make_handle(hid, type_name)
+                return Handle(hid, type_name)
             if code == _EXT_BIGINT:
                 text = payload.decode("ascii", "strict")
                 if len(text) > 4300 or not text.lstrip("-").isdigit():

@@ -6,6 +6,7 @@ expected value. Student code only ever runs in runners started by the sandbox ba
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -85,7 +86,11 @@ def run_session(spec: GradingSpec, submissions: Sequence[PreparedSubmission], sa
                 "--confcutdir", str(spec.rootdir), "--import-mode=importlib",
                 "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:terminal",
                 "--capture=sys", "-W", "ignore::DeprecationWarning"]
-        code = pytest.main(args, plugins=[plugin])
+        before = set(sys.modules)
+        try:
+            code = pytest.main(args, plugins=[plugin])
+        finally:
+            _forget_modules_imported_since(before, spec.rootdir)
     if plugin.collect_errors:
         raise HarnessError("the tests could not be collected:\n" + "\n".join(plugin.collect_errors))
     missing = [s.id for s in submissions if s.id not in plugin.results]
@@ -93,6 +98,16 @@ def run_session(spec: GradingSpec, submissions: Sequence[PreparedSubmission], sa
         raise HarnessError(f"pytest ended (exit code {int(code)}) without grading "
                            f"{', '.join(missing[:5])}; run the tests with plain pytest to see why")
     return plugin.results
+
+
+def _forget_modules_imported_since(before: set[str], rootdir: Path) -> None:
+    """pytest caches test modules in sys.modules by their path relative to the rootdir; the
+    next session (another course, or edited tests) must import its own files afresh."""
+    root = str(rootdir.resolve())
+    for name in set(sys.modules) - before:
+        file = getattr(sys.modules[name], "__file__", None) or ""
+        if file.startswith(root) or name.startswith("_autograder_reference_"):
+            del sys.modules[name]
 
 
 def intake_failure(assignment: str, sub_id: str, message: str, backend: str) -> GradingResult:

@@ -300,7 +300,7 @@ class GradingPlugin:
                 max_rss_mb=round(max((e.maxrss_kb for e in session.exits), default=0) / 1024, 1),
                 wall_s=round(time.monotonic() - self._started[sub], 3),
                 runner_starts=session.runner_starts)
-            if any("output truncated" in chunk for chunk in session.output_log):
+            if session.output_truncated:
                 notes.append("The output of your code was longer than the limit and was cut.")
         result = GradingResult(
             assignment=self.spec.assignment, submission=sub, tests=tests,

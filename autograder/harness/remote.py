@@ -90,10 +90,13 @@ def _raise_student_error(err: Any, where: str, base: type[StudentError] = Studen
         raise ProtocolViolation("the student process sent a malformed error")
     type_name = str(err.get("type", "Exception"))[:100]
     cls = _student_error_class(type_name, bool(err.get("builtin")), base)
-    e = cls.__new__(cls)
-    StudentError.__init__(e, type_name, str(err.get("message", ""))[:8000],
-                          str(err.get("traceback", ""))[:8000], where)
-    raise e
+    args = (type_name, str(err.get("message", ""))[:8000], str(err.get("traceback", ""))[:8000],
+            where)
+    try:
+        exc = cls(*args)
+    except TypeError:  # a built-in whose constructor wants other arguments (UnicodeDecodeError)
+        exc = base(*args)
+    raise exc
 
 
 # --- proxies ------------------------------------------------------------------------------------
@@ -101,10 +104,11 @@ class RemoteHandle:
     """A value that stayed in the student process. Pass it back as an argument, or call its
     methods: ``model.forward(x)`` runs in the student process."""
 
-    def __init__(self, session: StudentSession, generation: int, hid: int):
+    def __init__(self, session: StudentSession, generation: int, hid: int, type_name: str = ""):
         self._session = session
         self._generation = generation
         self._hid = hid
+        self._type_name = type_name
 
     def __getattr__(self, name: str) -> RemoteFunction:
         if name.startswith("__"):
@@ -117,7 +121,7 @@ class RemoteHandle:
                               "the returned callable", handle=self)(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"<value in the student process #{self._hid}>"
+        return f"<{self._type_name or 'value'} object in the student process>"
 
     def __bool__(self) -> bool:
         return True
@@ -194,7 +198,8 @@ class StudentSession:
         self.degraded: list[str] = []
         self.exits: list[ExitInfo] = []
         self.runner_starts = 0
-        self.output_log: list[str] = []  # output of finished runners, in order
+        self.output_log: list[str] = []  # output of finished runners, one per generation
+        self.output_truncated = False
         self._imported: set[str] = set()
         self._import_failures: dict[str, BaseException] = {}
         self._ids = itertools.count(1)
@@ -230,10 +235,12 @@ class StudentSession:
         if wait_for_exit:
             runner.exit_info(timeout=wait_for_exit)
         runner.close()
-        self.output_log.append(runner.output.text())
+        text = runner.output.text()
         if runner.output.truncated:
-            self.output_log.append(f"\n[output truncated: {runner.output.total} bytes printed, "
-                                   f"{len(runner.output.data)} kept]\n")
+            self.output_truncated = True
+            text += (f"\n[output truncated: {runner.output.total} bytes printed, "
+                     f"{len(runner.output.data)} kept]\n")
+        self.output_log.append(text)
         info = runner.exit_info(timeout=2.0)
         if info is not None:
             self.exits.append(info)
@@ -241,16 +248,20 @@ class StudentSession:
 
     @property
     def output_position(self) -> tuple[int, int]:
-        """(runner generation, bytes of output so far): bookmarks for per-test output."""
-        return (self.generation, len(self.runner.output.data) if self.runner else 0)
+        """(runner generation, bytes of output so far): a bookmark for per-test output."""
+        return (self.generation, len(self.runner.output.data) if self.runner else
+                len(self.output_log[-1]) if self.output_log else 0)
 
     def output_since(self, mark: tuple[int, int]) -> str:
+        """Everything printed since ``mark``, across runner restarts."""
         gen, pos = mark
-        if self.runner is None:
-            return self.output_log[-1][pos:] if gen == self.generation and self.output_log else ""
-        self.runner.drain_output()
-        start = pos if gen == self.generation else 0
-        return self.runner.output.text(start)
+        if self.runner is not None:
+            self.runner.drain_output()
+        texts = dict(enumerate(self.output_log, start=1))  # finished runners, by generation
+        if self.runner is not None:
+            texts[self.generation] = self.runner.output.text()
+        return "".join(text[pos:] if g == gen else text
+                       for g, text in sorted(texts.items()) if g >= gen)
 
     # -- requests ----------------------------------------------------------------------------
     def _encode_arg(self, value: Any) -> Any:
@@ -268,7 +279,7 @@ class StudentSession:
         try:
             raw = runner.channel.recv_bytes(wait=runner.waiter(self.deadline))
             message = protocol.decode(
-                raw, make_handle=lambda hid: RemoteHandle(self, generation, hid))
+                raw, make_handle=lambda hid, name: RemoteHandle(self, generation, hid, name))
         except CallTimeout:
             self.stop()
             raise CallTimedOut("the student's code did not finish within the time limit") \
@@ -320,7 +331,7 @@ class StudentSession:
             reply = self._request({"op": "import", "module": module}, where)
             if "error" in reply:
                 _raise_student_error(reply["error"], where, ImportFailed)
-        except (ImportFailed, RunnerDied, ProtocolViolation) as e:
+        except (ImportFailed, RunnerDied, ProtocolViolation, CallTimedOut) as e:
             # Importing again gives the same result: fail every later test the same way.
             self._import_failures[module] = e
             raise

@@ -40,7 +40,7 @@ class Runner:
         hid = self._next_handle
         self._next_handle += 1
         self.handles[hid] = value
-        return protocol.Handle(hid)
+        return protocol.Handle(hid, type(value).__name__)
 
     def _resolve(self, hid: int) -> Any:
         try:
@@ -107,6 +107,7 @@ class Runner:
                     raise
                 reply = {"error": _describe_exception(e, self.workdir)}
             reply["id"] = rid
+            _flush_output()  # before the reply, so the grader sees the output with it
             try:
                 body = self._encode(reply)
                 self.channel.send_bytes(body)
@@ -115,8 +116,14 @@ class Runner:
                 self.channel.send_bytes(self._encode({"id": rid, "error": {
                     "type": "ProtocolError", "message": str(e), "traceback": "",
                     "builtin": False}}))
-            sys.stdout.flush()
-            sys.stderr.flush()
+
+
+def _flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - the student may have replaced or closed it
+            pass
 
 
 def _describe_exception(e: BaseException, workdir: str) -> dict:
@@ -144,6 +151,12 @@ def main(read_fd: int, write_fd: int, workdir: str, max_message: int,
          degraded: list[str]) -> None:
     """Serve requests until the grader closes the pipe. Called in the sandboxed child."""
     os.chdir(workdir)
+    # Line-buffered, so what the student printed before a hang or a crash is still shown.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError):
+            pass
     sys.path[:0] = [workdir]
     sys.argv = ["student"]
     channel = protocol.Channel(read_fd, write_fd, max_message)
