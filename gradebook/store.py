@@ -396,8 +396,8 @@ class Gradebook:
                 status="graded", score=result.score, max_score=result.max_score, result=payload,
                 execution_time_s=result.execution_time_s, graded_at=result.graded_at,
                 recorded_at=m.utcnow()).on_conflict_do_nothing(index_elements=["run_id"])
-            inserted = s.execute(stmt).rowcount
-            if inserted == 0:
+            inserted = s.execute(stmt.returning(m.GradingRun.__table__.c.id)).first()
+            if inserted is None:
                 existing = s.scalar(sa.select(m.GradingRun).where(m.GradingRun.run_id == run_id))
                 if existing.submission_id != submission_id or existing.result != payload:
                     raise ResultConflict(f"run {run_id!r} already holds a different result (for "
