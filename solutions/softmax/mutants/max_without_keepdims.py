@@ -1,0 +1,37 @@
+"""Mutant `max_without_keepdims`.
+
+Calls np.max(x, axis=1) without keepdims=True (both functions).
+The (N,) maximum broadcasts against the columns: a shape error when N != C, a wrong
+shift when N == C, correct only when N = 1.
+Everything else in this module is correct.
+"""
+
+import numpy as np
+
+
+def softmax_loss(x, y):
+    N = x.shape[0]
+    shifted = x - np.max(x, axis=1)
+    exp_scores = np.exp(shifted)
+    probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)
+    loss = -np.sum(np.log(probs[np.arange(N), y])) / N
+    dx = probs.copy()
+    dx[np.arange(N), y] -= 1
+    dx /= N
+    return loss, dx
+
+
+def softmax_loss_vectorized(W, X, y, reg):
+    N = X.shape[0]
+    scores = X.dot(W)
+    scores = scores - np.max(scores, axis=1)
+    exp_scores = np.exp(scores)
+    probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)
+    loss = -np.sum(np.log(probs[np.arange(N), y])) / N
+    loss += reg * np.sum(W * W)
+    dscores = probs.copy()
+    dscores[np.arange(N), y] -= 1
+    dscores /= N
+    dW = X.T.dot(dscores)
+    dW += 2 * reg * W
+    return loss, dW
