@@ -26,29 +26,36 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 def import_nbgrader(gb: Gradebook, path: Path) -> str:
     """Import nbgrader's gradebook at ``path``; returns a one-paragraph report. Assessments that
     already exist in our gradebook keep our config; new ones are recorded as homeworks."""
-    from nbgrader.api import Gradebook as NbGradebook
+    from nbgrader import api as nbapi
+    from sqlalchemy.orm import Session
 
     path = Path(path)
-    names = set(sa.inspect(sa.create_engine(f"sqlite:///{path}")).get_table_names())
-    if not {"assignment", "student", "submitted_assignment"} <= names:
-        raise GradebookError(f"{path} is not nbgrader's gradebook.db (no assignment/student/"
-                             f"submitted_assignment tables)")
-    nb = NbGradebook(f"sqlite:///{path}")
+    # Read-only, and through nbgrader's own table classes (its score columns are computed in SQL),
+    # not nbgrader's Gradebook class, which would run its migrations on the file.
+    engine = sa.create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
     try:
-        students = [RosterRow(0, s.id, " ".join(p for p in (s.first_name, s.last_name) if p) or s.id,
-                              s.email or "", "") for s in nb.students]
-        assignments = {a.name: dict(title=a.name, kind="homework", category="",
-                                    due=_utc(a.duedate), points=float(a.max_score or 0) or None,
-                                    source="nbgrader") for a in nb.assignments}
-        scores, extensions = [], []
-        for a in nb.assignments:
-            for sub in a.submissions:
-                scores.append(ScoreRow(0, sub.student.id, a.name, float(sub.score),
-                                       float(sub.max_score or a.max_score or 0), _utc(sub.timestamp)))
-                if sub.extension and a.duedate:
-                    extensions.append((sub.student.id, a.name, _utc(a.duedate) + sub.extension))
+        names = set(sa.inspect(engine).get_table_names())
+        if not {"assignment", "student", "submitted_assignment"} <= names:
+            raise GradebookError(f"{path} is not nbgrader's gradebook.db (no assignment/student/"
+                                 f"submitted_assignment tables)")
+        with Session(engine) as nb:
+            students = [RosterRow(0, s.id, " ".join(p for p in (s.first_name, s.last_name) if p)
+                                  or s.id, s.email or "", "")
+                        for s in nb.scalars(sa.select(nbapi.Student))]
+            assignments, scores, extensions = {}, [], []
+            for a in nb.scalars(sa.select(nbapi.Assignment)):
+                max_score = float(a.max_score or 0)
+                assignments[a.name] = dict(title=a.name, kind="homework", category="",
+                                           due=_utc(a.duedate), points=max_score or None,
+                                           source="nbgrader")
+                for sub in a.submissions:
+                    scores.append(ScoreRow(0, sub.student.id, a.name, float(sub.score or 0),
+                                           float(sub.max_score or max_score), _utc(sub.timestamp)))
+                    if sub.extension and a.duedate:
+                        extensions.append((sub.student.id, a.name,
+                                           _utc(a.duedate) + sub.extension))
     finally:
-        nb.close()
+        engine.dispose()
 
     known = {s.student_id for s in gb.students()}
     new_students = [s for s in students if s.student_id not in known]

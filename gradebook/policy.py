@@ -107,6 +107,10 @@ def fmt_time(moment: dt.datetime | None, zone: ZoneInfo) -> str:
     return as_course_time(moment, zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def days(n: int) -> str:
     return f"{n} day" if n == 1 else f"{n} days"
 
@@ -245,7 +249,7 @@ def evaluate_assessment(spec: AssessmentSpec, attempts: Sequence[Attempt],
     else:
         lines.append(f"  due {fmt_time(spec.due, zone)}")
     if closes_hard and due is not None:
-        lines.append(f"  a {spec.kind} takes no slack days and closes at the due time"
+        lines.append(f"  {_article(spec.kind)} {spec.kind} takes no slack days and closes at the due time"
                      + (f" plus the {fmt_span(grace)} grace period" if grace else ""))
 
     manual = [a for a in attempts if a.manual]
@@ -267,7 +271,7 @@ def evaluate_assessment(spec: AssessmentSpec, attempts: Sequence[Attempt],
         lateness = late_days(a.submitted_at, due, zone=zone, grace=grace, clock=slack.late_day_clock)
         lines.append(f"  {a.label} ({score}): {lateness.line}")
         if closes_hard and lateness.days > 0:
-            lines.append(f"    not accepted: a {spec.kind} closes at the due time")
+            lines.append(f"    not accepted: {_article(spec.kind)} {spec.kind} closes at the due time")
         elif lateness.days > slack.max_late_days:
             lines.append(f"    not accepted: {days(lateness.days)} late is more than the "
                          f"{slack.max_late_days} allowed")
