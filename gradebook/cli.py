@@ -215,6 +215,22 @@ def record(obj: _Ctx, results_dirs: tuple[Path, ...], student: str | None,
 
 
 @gradebook.command()
+@click.argument("student")
+@click.argument("assignment")
+@click.argument("attempt", type=int)
+@click.pass_obj
+def choose(obj: _Ctx, student: str, assignment: str, attempt: int) -> None:
+    """Make STUDENT's ATTEMPT the one that counts for ASSIGNMENT (score policy "chosen")."""
+    with obj.open() as gb:
+        _run(lambda: gb.choose_submission(gb.submission_id(student, assignment, attempt)))
+        policy = gb.config.grading.score_policy
+    click.echo(f"{student} {assignment}: attempt {attempt} chosen"
+               + ("" if policy == "chosen" else
+                  f" (note: course.toml [grading] score_policy is {policy!r}, so the choice is "
+                  f"kept but does not count until it is \"chosen\")"))
+
+
+@gradebook.command()
 @click.option("--format", "fmt", type=click.Choice(["csv", "canvas", "xlsx"]), default="csv")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--include-dropped", is_flag=True, help="Also export dropped students.")

@@ -404,6 +404,18 @@ class Gradebook:
                                          f"submission {existing.submission_id}); a regrade needs "
                                          f"a new run id")
 
+    def submission_id(self, student: str, assignment: str, attempt: int) -> int:
+        """The id of ``student``'s attempt number ``attempt`` at ``assignment``."""
+        with self._sessions() as s:
+            st, asg = self._student(s, student), self._assignment(s, assignment)
+            found = s.scalar(sa.select(m.Submission.id).where(
+                m.Submission.student_pk == st.id, m.Submission.assignment_pk == asg.id,
+                m.Submission.attempt == attempt))
+        if found is None:
+            raise UnknownSubmission(f"{student} has no attempt {attempt} at {assignment}; "
+                                    f"`autograder gradebook explain {student}` lists the attempts")
+        return found
+
     def choose_submission(self, submission_id: int) -> None:
         """Mark the submission the student chose to count (score policy ``chosen``)."""
         with self._tx() as s:

@@ -220,3 +220,52 @@ def test_database_url_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOGRADER_DB", "postgresql+psycopg://u@h/db")
     assert database_url(tmp_path) == "postgresql+psycopg://u@h/db"
     assert database_url(tmp_path, "sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_the_models_match_the_migrations(db_url, course_dir):
+    """A model changed without a new migration in gradebook/migrations/versions fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gradebook.models import Base
+
+    with Gradebook.open(db_url, load_course(course_dir)) as gb, gb.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_the_migrations_downgrade_and_upgrade_again(db_url, course_dir):
+    from alembic import command
+    from alembic.config import Config
+
+    from gradebook.store import MIGRATIONS, upgrade
+
+    with Gradebook.open(db_url, load_course(course_dir)) as gb:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with gb.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "base")
+        assert "students" not in sa.inspect(gb.engine).get_table_names()
+        upgrade(gb.engine)
+        assert "students" in sa.inspect(gb.engine).get_table_names()
+
+
+def test_chosen_submission_counts_under_the_chosen_policy(db_url, course_dir):
+    (course_dir / "course.toml").write_text((course_dir / "course.toml").read_text()
+                                            + '\n[grading]\nscore_policy = "chosen"\n')
+    from gradebook.csvfiles import parse_roster
+
+    with Gradebook.open(db_url, load_course(course_dir)) as gb:
+        gb.sync_assignments(course_dir)
+        roster = course_dir / "r.csv"
+        roster.write_text("id,name,email\ns1,Ada,ada@uni.edu\n")
+        gb.import_roster(parse_roster(roster))
+        for n, (score, when) in enumerate([(2, "2026-09-17T10:00"), (1, "2026-09-18T10:00")]):
+            sub = gb.record_submission("s1", "hw1", f"h{n}", at(when))
+            gb.record_result(sub.id, result(passed=score), f"run-{n}")
+        assert gb.grades(AS_OF)[0].assessment("hw1").points == 5  # none chosen: the last
+        gb.choose_submission(gb.submission_id("s1", "hw1", 1))
+        assert gb.grades(AS_OF)[0].assessment("hw1").points == 10
+        gb.choose_submission(gb.submission_id("s1", "hw1", 2))
+        assert [s.chosen for s in gb.submissions("s1")] == [False, True]
