@@ -269,3 +269,38 @@ def test_chosen_submission_counts_under_the_chosen_policy(db_url, course_dir):
         assert gb.grades(AS_OF)[0].assessment("hw1").points == 10
         gb.choose_submission(gb.submission_id("s1", "hw1", 2))
         assert [s.chosen for s in gb.submissions("s1")] == [False, True]
+
+
+def test_concurrent_submissions_get_distinct_attempt_numbers(gb):
+    attempts, errors = [], []
+
+    def submit(i: int) -> None:
+        try:
+            sub = gb.record_submission("s2", "hw2", {"hw2.py": f"v{i}".encode()},
+                                       at("2026-10-01T10:00") + dt.timedelta(minutes=i))
+            attempts.append(sub.attempt)
+        except Exception as e:  # pragma: no cover - reported by the assertion
+            errors.append(e)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors and sorted(attempts) == list(range(1, 9))
+
+
+def test_a_crash_in_the_middle_of_an_import_stores_nothing_of_it(gb):
+    from gradebook.csvfiles import RosterRow
+
+    class Exploding:
+        line, student_id, name, email = 3, "s8", "Hal", "hal@uni.edu"
+
+        @property
+        def section(self) -> str:  # read only while writing, after the first row was added
+            raise RuntimeError("simulated crash")
+
+    rows = [RosterRow(2, "s7", "Gus", "gus@uni.edu", "A"), Exploding()]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        gb.import_roster(rows)
+    assert [s.student_id for s in gb.students()] == ["s1", "s2", "s3"]
