@@ -153,6 +153,69 @@ def check(directory: Path | None) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.argument("name")
+@course_option
+def verify(name: str, course_dir: Path | None) -> None:
+    """Prove assignment NAME is sound: reference passes, stub fails, mutants lose points,
+    the release is current and leaks nothing."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from autograder.authoring.verify import verify as run_verify
+    from autograder.harness.grader import make_sandbox
+    from autograder.harness.plugin import HarnessError
+
+    console = Console()
+    try:
+        assignment = _course(course_dir).assignment(name)
+        with make_sandbox("process") as sandbox:
+            with console.status(f"verifying {name}: grading the reference, the stub and the "
+                                f"mutants"):
+                report = run_verify(assignment, sandbox)
+    except (ConfigError, HarnessError) as e:
+        raise UserError(str(e)) from None
+    if report.mutants:
+        table = Table(title=f"{name}: mutants (common mistakes)")
+        table.add_column("mutant")
+        table.add_column("score", justify="right")
+        table.add_column("caught by")
+        for row in report.mutants:
+            names = [n.split("::")[-1] for n in row.caught_by]
+            caught = escape(", ".join(names[:4]) + (f" and {len(names) - 4} more"
+                                                    if len(names) > 4 else ""))
+            table.add_row(escape(row.mutant), f"{row.score:g}/{row.max_score:g}",
+                          caught or "[red]nothing[/]")
+        console.print(table)
+    for check in report.checks:
+        mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {check.name}")
+        for line in check.details[:20]:
+            console.print(f"       {line}", markup=False, highlight=False)
+    if not report.ok:
+        console.print(f"[red]{name} is not ready to release.[/]")
+        sys.exit(1)
+    console.print(f"[green]{name} is sound.[/]")
+
+
+@main.command()
+@click.option("--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("graded/demo"), show_default=True,
+              help="Where to write the sample submissions' results.json files.")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the temporary demo course (sources, solutions, release) here.")
+def demo(output_dir: Path, keep: Path | None) -> None:
+    """Run the whole slice on the embedded defaults: release the softmax assignment, grade
+    bundled sample submissions (correct, buggy, stub, malicious) and write their results."""
+    from autograder.demo import run_demo
+
+    try:
+        run_demo(output_dir, keep)
+    except (ConfigError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+
+
 def _mount_optional_groups() -> None:
     """Command groups that live beside the core (the gradebook) mount themselves here."""
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gradebook.results import GradingResult, Outcome
@@ -32,14 +33,15 @@ def score_table(results: Sequence[GradingResult], title: str = "") -> Table:
         problems = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in kinds.items())
         if r.output.startswith("Your submission could not be graded"):
             problems = r.output
-        table.add_row(r.submission, f"{r.score:g} / {r.max_score:g}", f"{passed}/{len(r.tests)}",
-                      problems or "-", f"{r.execution_time_s:.2f}s")
+        table.add_row(escape(r.submission), f"{r.score:g} / {r.max_score:g}",
+                      f"{passed}/{len(r.tests)}", escape(problems or "-"),
+                      f"{r.execution_time_s:.2f}s")
     return table
 
 
 def test_table(result: GradingResult, *, show_hidden: bool = True) -> Table:
     """One row per test with its message: what a student or TA reads to fix the code."""
-    table = Table(title=f"{result.submission}: {result.score:g} / {result.max_score:g}",
+    table = Table(title=f"{escape(result.submission)}: {result.score:g} / {result.max_score:g}",
                   show_lines=True)
     table.add_column("test")
     table.add_column("points", justify="right")
@@ -49,8 +51,9 @@ def test_table(result: GradingResult, *, show_hidden: bool = True) -> Table:
         if not show_hidden and t.visibility != "visible":
             continue
         style = _STYLE.get(t.outcome, "")
-        table.add_row(t.name, f"{t.score:g}/{t.max_score:g}",
-                      f"[{style}]{t.outcome.replace('_', ' ')}[/]", t.output or "")
+        # Names and feedback are data (test ids hold [params], students print anything).
+        table.add_row(escape(t.name), f"{t.score:g}/{t.max_score:g}",
+                      f"[{style}]{t.outcome.replace('_', ' ')}[/]", escape(t.output or ""))
     return table
 
 
@@ -60,4 +63,4 @@ def warn_degraded(console: Console, results: Sequence[GradingResult]) -> None:
     if degraded:
         console.print("[bold yellow]Sandbox protections not available on this machine:[/]")
         for d in degraded:
-            console.print(f"  [yellow]- {d}[/]")
+            console.print(f"  [yellow]- {escape(d)}[/]")

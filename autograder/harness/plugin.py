@@ -73,6 +73,7 @@ class GradingSpec:
 class _TestRecord:
     item: pytest.Item
     started: float = 0.0
+    finished: float = 0.0
     excinfo: Any = None
     phase: str = ""
     skipped: str | None = None
@@ -110,9 +111,12 @@ class GradingPlugin:
         self._reference: dict[str, ModuleType] = {}
         self._by_id = {s.id: s for s in submissions}
         self._param_ids = {s.id: f"{_ID_PREFIX}{i}" for i, s in enumerate(submissions)}
+        self._index = {s.id: i for i, s in enumerate(submissions)}
+        self._prefetched: dict[str, Any] = {}
 
     # -- configuration ---------------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[_PLUGIN_KEY] = self
         config.addinivalue_line("markers", "points(p): the test is worth p points")
         config.addinivalue_line("markers", "visibility(v): visible/public, hidden, "
                                            "after_due_date or after_published")
@@ -126,6 +130,13 @@ class GradingPlugin:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.collect_errors.append(f"{report.nodeid}: {report.longreprtext}")
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # Tests that compute expected values with torch: one thread. Intra-op threads only
+        # add scheduling cost for these small tensors, and the grader shares the machine.
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(1)
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
@@ -150,16 +161,57 @@ class GradingPlugin:
             raise HarnessError(f"{item.nodeid}: write @pytest.mark.time_limit(seconds) with "
                                f"one positive number")
 
-    # -- fixtures ----------------------------------------------------------------------------------
-    @pytest.fixture(scope="session", autouse=True)
-    def _ag_submission(self, request: pytest.FixtureRequest):
-        prepared: PreparedSubmission = request.param
+    # -- what the fixtures (module level, below) ask of the plugin ---------------------------
+    def open_session(self, prepared: PreparedSubmission) -> StudentSession:
+        index = self._index[prepared.id]
         session = StudentSession(self.sandbox, prepared.files, self.spec.limits,
-                                 self.spec.modules, self.slot)
+                                 self.spec.modules, self._slot_of(index),
+                                 prestarted=self._prefetched.pop(prepared.id, None))
         self._sessions[prepared.id] = session
         self._started[prepared.id] = time.monotonic()
-        yield session
-        session.close()
+        self._prefetch(index + 1)
+        return session
+
+    def reference_module(self) -> ModuleType:
+        if not self.spec.reference_files:
+            raise HarnessError("this test uses the `reference` fixture, but no reference "
+                               "solution is available here (public tests must not use it)")
+        return self._load_reference(self.spec.modules[0])
+
+    def _load_reference(self, module: str) -> ModuleType:
+        if module not in self._reference:
+            path = self.spec.reference_files[module]
+            name = f"_autograder_reference_{self.spec.assignment}_{module}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise HarnessError(f"cannot import the reference {path}")
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod
+            spec.loader.exec_module(mod)
+            self._reference[module] = mod
+        return self._reference[module]
+
+    def _slot_of(self, index: int) -> int:
+        # Neighbours in the batch run at the same time (one is prefetched): different uids.
+        return self.slot * 2 + index % 2
+
+    def _prefetch(self, index: int) -> None:
+        """Start the next submission's runner now, so its setup overlaps this one's tests."""
+        if index >= len(self.submissions):
+            return
+        nxt = self.submissions[index]
+        if nxt.id in self._prefetched:
+            return
+        try:
+            self._prefetched[nxt.id] = self.sandbox.start(nxt.files, self.spec.limits,
+                                                          self._slot_of(index))
+        except Exception:  # noqa: BLE001 - it will be started (and fail visibly) when needed
+            pass
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        for runner in self._prefetched.values():
+            runner.close()
+        self._prefetched.clear()
 
     @pytest.fixture
     def student(self, _ag_submission: StudentSession):
@@ -235,25 +287,36 @@ class GradingPlugin:
         if self._current is not None and self._current.output_mark == (0, 0):
             self._current.output_mark = session.output_position
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        report = yield
+        """Record the outcome for grading and return a minimal report. pytest's own report
+        renders the failing source with AST walks (~3 ms per failure); the grader never shows
+        it, and buggy submissions fail many tests, so it is not built."""
         record = self._current
-        if record is None or record.item is not item:
-            return report
-        if call.excinfo is not None and record.excinfo is None:
-            if call.excinfo.errisinstance(pytest.skip.Exception):
-                record.skipped = str(call.excinfo.value)
-            else:
-                record.excinfo = call.excinfo
-                record.phase = call.when
-        if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
-            session = self._sessions.get(self._submission_of(item))
-            if session is not None:
-                record.output = session.output_since(record.output_mark)
-        if call.when == "teardown":
-            self._finish_test(item)
-        return report
+        if record is not None and record.item is item:
+            if call.excinfo is not None and record.excinfo is None:
+                if call.excinfo.errisinstance(pytest.skip.Exception):
+                    record.skipped = str(call.excinfo.value)
+                else:
+                    record.excinfo = call.excinfo
+                    record.phase = call.when
+            if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
+                session = self._sessions.get(self._submission_of(item))
+                if session is not None:
+                    record.output = session.output_since(record.output_mark)
+            if call.when == "teardown":
+                record.finished = time.monotonic()
+                self._finish_test(item)
+        if call.excinfo is None:
+            outcome, longrepr = "passed", None
+        elif call.excinfo.errisinstance(pytest.skip.Exception):
+            outcome, longrepr = "skipped", (str(item.path), item.location[1] or 0,
+                                            str(call.excinfo.value))
+        else:
+            outcome = "failed"
+            longrepr = f"{call.excinfo.typename}: {str(call.excinfo.value)[:2000]}"
+        return pytest.TestReport(item.nodeid, item.location, {}, outcome, longrepr, call.when,
+                                 duration=call.duration, start=call.start, stop=call.stop)
 
     def _finish_test(self, item: pytest.Item) -> None:
         sub = self._submission_of(item)
@@ -283,7 +346,7 @@ class GradingPlugin:
             name=f"{item.path.name}::{_strip_param(item.name)}",
             score=max_score if outcome == Outcome.PASSED else 0.0,
             max_score=max_score, outcome=outcome, output=output, visibility=visibility,
-            duration_s=time.monotonic() - record.started, suite=suite)
+            duration_s=(record.finished or time.monotonic()) - record.started, suite=suite)
 
     def _finish_submission(self, sub: str) -> None:
         session = self._sessions.get(sub)
@@ -312,6 +375,47 @@ class GradingPlugin:
         self._sessions.pop(sub, None)
         if self.on_result is not None:
             self.on_result(result)
+
+
+_PLUGIN_KEY = pytest.StashKey["GradingPlugin"]()
+
+
+def _plugin(request: pytest.FixtureRequest) -> GradingPlugin:
+    return request.config.stash[_PLUGIN_KEY]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ag_submission(request: pytest.FixtureRequest):
+    """One submission's student side: a runner started on first use, closed at the end."""
+    session = _plugin(request).open_session(request.param)
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def student(request: pytest.FixtureRequest, _ag_submission: StudentSession):
+    """The submission's main module, living in the student process."""
+    return _ag_submission.module(_plugin(request).spec.modules[0])
+
+
+@pytest.fixture
+def submission(request: pytest.FixtureRequest, _ag_submission: StudentSession):
+    """The submission: ``submission.module(name)`` for assignments with several modules."""
+    return SubmissionHandle(request.node.callspec.params[_PARAM], _ag_submission)
+
+
+@pytest.fixture(scope="session")
+def reference(request: pytest.FixtureRequest) -> ModuleType:
+    """The reference solution, imported in this (trusted) process. Hidden tests only."""
+    return _plugin(request).reference_module()
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """Seeded from the test's name (not the submission): every student gets the same inputs."""
+    key = f"{request.node.path.name}::{_strip_param(request.node.name)}"
+    seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+    return np.random.default_rng(seed)
 
 
 def _visibility(value: Any) -> str | None:

@@ -186,8 +186,9 @@ class StudentSession:
     """
 
     def __init__(self, sandbox: Sandbox, files: Path, limits: Limits, modules: tuple[str, ...],
-                 slot: int = 0):
+                 slot: int = 0, prestarted: RunnerProcess | None = None):
         self.sandbox = sandbox
+        self._prestarted = prestarted  # started ahead of time for this submission's files
         self.files = files
         self.limits = limits
         self.modules = modules
@@ -211,7 +212,9 @@ class StudentSession:
     def _start(self) -> RunnerProcess:
         self.runner_starts += 1
         self.generation += 1
-        runner = self.sandbox.start(self.files, self.limits, self.slot)
+        runner, self._prestarted = self._prestarted, None
+        if runner is None:
+            runner = self.sandbox.start(self.files, self.limits, self.slot)
         self.runner = runner
         self._imported = set()
         try:
@@ -315,11 +318,8 @@ class StudentSession:
             info = self.stop(wait_for_exit=2.0)
             raise RunnerDied(f"the student process {info.describe() if info else 'ended'} "
                              f"before {where} was called") from None
-        try:
-            return self._receive(runner, expect_id=rid)
-        finally:
-            if self.runner is runner:
-                runner.drain_output()
+        # Output is drained while waiting and at the end of each test, not after every call.
+        return self._receive(runner, expect_id=rid)
 
     def _ensure_imported(self, module: str) -> None:
         if module in self._import_failures:
@@ -364,3 +364,6 @@ class StudentSession:
 
     def close(self) -> None:
         self.stop()
+        if self._prestarted is not None:
+            self._prestarted.close()
+            self._prestarted = None

@@ -122,7 +122,7 @@ class RunnerProcess:
                 if remaining <= 0:
                     raise CallTimeout()
                 fds = [self.channel.read_fd] + ([self.output_fd] if self._output_open else [])
-                ready, _, _ = select.select(fds, [], [], remaining)
+                ready, _, _ = select.select(fds, [], [], min(remaining, 3600.0))
                 if self.output_fd in ready:
                     self.drain_output()
                 if self.channel.read_fd in ready:

@@ -133,10 +133,13 @@ def test_softmax_loss_gradient_edge_shapes(student, reference, rng, n, c):
 
 
 @pytest.mark.points(1)
-def test_softmax_loss_does_not_modify_inputs(student, rng):
+def test_softmax_loss_does_not_modify_inputs(student, reference, rng):
     x = rng.normal(size=(4, 3))
     y = _labels(rng, 4, 3)
-    assert_inputs_unchanged(student.softmax_loss, x, y)
+    loss, _ = assert_inputs_unchanged(student.softmax_loss, x, y)
+    # The point is for working code that leaves its inputs alone, not for any function that
+    # does nothing: the loss must be right too (the gradient is graded elsewhere).
+    assert_close(loss, reference.softmax_loss(x, y)[0], name="loss")
 
 
 # ------------------------------------------------------------------ softmax_loss_vectorized
@@ -233,6 +236,7 @@ def test_vectorized_gradient_edge_shapes(student, reference, rng, n, c):
 
 
 @pytest.mark.points(1)
-def test_vectorized_does_not_modify_inputs(student, rng):
+def test_vectorized_does_not_modify_inputs(student, reference, rng):
     W, X, y = _linear_problem(rng, n=4, d=3, c=3)
-    assert_inputs_unchanged(student.softmax_loss_vectorized, W, X, y, 0.1)
+    loss, _ = assert_inputs_unchanged(student.softmax_loss_vectorized, W, X, y, 0.1)
+    assert_close(loss, reference.softmax_loss_vectorized(W, X, y, 0.1)[0], name="loss")
