@@ -210,8 +210,11 @@ def _explain(path: Path, err: ValidationError) -> ConfigError:
     return ConfigError(f"{path}: invalid configuration\n" + "\n".join(lines))
 
 
-def load_assignment(path: Path) -> AssignmentConfig:
-    """Load and validate an ``assignment.toml`` (or the directory holding one)."""
+def load_assignment(path: Path, *, folder_must_match: bool = True) -> AssignmentConfig:
+    """Load and validate an ``assignment.toml`` (or the directory holding one).
+
+    In a course repository the folder must be named after the assignment; a student's copy of
+    a release may live in any folder (``folder_must_match=False``)."""
     path = Path(path)
     if path.is_dir():
         path = path / "assignment.toml"
@@ -220,7 +223,7 @@ def load_assignment(path: Path) -> AssignmentConfig:
         cfg = AssignmentConfig.model_validate(data)
     except ValidationError as e:
         raise _explain(path, e) from None
-    if cfg.name != path.parent.name:
+    if folder_must_match and cfg.name != path.parent.name:
         raise ConfigError(f"{path}: name = {cfg.name!r} but the folder is "
                           f"{path.parent.name!r}; they must match")
     return cfg

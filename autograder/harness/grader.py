@@ -60,7 +60,7 @@ def spec_for_release(release_dir: Path) -> GradingSpec:
     tests only, no reference, the student's files in ``release_dir`` as the submission."""
     from autograder.config import load_assignment
 
-    cfg = load_assignment(release_dir / "assignment.toml")
+    cfg = load_assignment(release_dir / "assignment.toml", folder_must_match=False)
     tests = sorted((release_dir / "tests").glob("test_*.py"))
     if not tests:
         raise HarnessError(f"no public tests in {release_dir / 'tests'}; run `autograder check` "

@@ -1,0 +1,130 @@
+"""The commands TAs and students script against, run as a user would run them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, as_root
+
+AUTOGRADER = [sys.executable, "-m", "autograder.cli"]
+needs_root = pytest.mark.skipif(not as_root(), reason="grading uses the full process sandbox")
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*AUTOGRADER, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A copy of the softmax assignment in a fresh course directory."""
+    root = tmp_path / "course"
+    for part in ("assignments", "solutions", "release"):
+        shutil.copytree(REPO / part / "softmax", root / part / "softmax",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "course.toml", root / "course.toml") if (REPO / "course.toml").exists() \
+        else (root / "course.toml").write_text('name = "t"\n')
+    return root
+
+
+def test_release_is_byte_identical_when_rebuilt(course):
+    first = {p.relative_to(course): p.read_bytes() for p in (course / "release").rglob("*")
+             if p.is_file()}
+    shutil.rmtree(course / "release")
+    result = run("release", "softmax", cwd=course)
+    assert result.returncode == 0, result.stderr
+    second = {p.relative_to(course): p.read_bytes() for p in (course / "release").rglob("*")
+              if p.is_file()}
+    assert first == second
+
+
+def test_release_of_unknown_assignment_says_which_exist(course):
+    result = run("release", "nope", cwd=course)
+    assert result.returncode != 0
+    assert "no assignment 'nope'" in result.stderr and "softmax" in result.stderr
+
+
+@needs_root
+def test_grade_writes_gradescope_results_for_each_form(course, tmp_path):
+    samples = REPO / "autograder/demo/samples/softmax"
+    zipped = tmp_path / "zipped.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.write(samples / "correct.py", "folder/softmax.py")
+    out = tmp_path / "out"
+    result = run("grade", "softmax", str(samples / "correct.py"), str(samples / "buggy.py"),
+                 str(samples / "notebook.ipynb"), str(zipped), "--output", str(out),
+                 "--format", "json", cwd=course)
+    assert result.returncode == 0, result.stderr
+    printed = {r["submission"]: r for r in json.loads(result.stdout)}
+    assert set(printed) == {"correct", "buggy", "notebook", "zipped"}
+    for name, r in printed.items():
+        stored = json.loads((out / name / "results.json").read_text())
+        assert stored["score"] == r["score"]
+        assert {"score", "max_score", "tests", "backend", "resources"} <= set(stored)
+        for t in stored["tests"]:
+            assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(t)
+    assert printed["correct"]["score"] == printed["correct"]["max_score"] == 36
+    assert printed["notebook"]["score"] == printed["zipped"]["score"] == 36
+    assert 0 < printed["buggy"]["score"] < 36
+    assert printed["correct"]["backend"] == "process"
+
+
+@needs_root
+def test_grade_table_shows_scores(course):
+    samples = REPO / "autograder/demo/samples/softmax"
+    result = run("grade", "softmax", str(samples / "correct.py"), cwd=course)
+    assert result.returncode == 0, result.stderr
+    assert "36 / 36" in result.stdout and "correct" in result.stdout
+
+
+@needs_root
+def test_check_in_a_release_copy(course, tmp_path):
+    mine = tmp_path / "my-softmax"
+    shutil.copytree(course / "release" / "softmax", mine)
+    stub = run("check", cwd=mine)
+    assert stub.returncode == 1
+    assert "not implemented" in stub.stdout and "0 of 9 public tests pass" in stub.stdout
+    shutil.copy(REPO / "autograder/demo/samples/softmax/buggy.py", mine / "softmax.py")
+    buggy = run("check", cwd=mine)
+    assert buggy.returncode == 1 and "relative error" in buggy.stdout
+    shutil.copy(REPO / "autograder/demo/samples/softmax/correct.py", mine / "softmax.py")
+    good = run("check", cwd=mine)
+    assert good.returncode == 0, good.stdout
+    assert "9 of 9 public tests pass" in good.stdout
+
+
+def test_check_outside_a_release_says_where_to_run_it(tmp_path):
+    result = run("check", cwd=tmp_path)
+    assert result.returncode != 0 and "assignment.toml" in result.stderr
+
+
+@needs_root
+def test_verify_reports_an_uncaught_mutant_and_a_stale_release(course):
+    (course / "solutions/softmax/mutants/harmless.py").write_text(
+        (course / "solutions/softmax/softmax.py").read_text())  # identical to the reference
+    (course / "release/softmax/README.md").write_text("edited by hand\n")
+    result = run("verify", "softmax", cwd=course)
+    assert result.returncode == 1
+    assert "harmless keeps all 36 points" in result.stdout
+    assert "FAIL release is up to date" in result.stdout
+    assert "ok   every test passes on the reference" in result.stdout
+
+
+@needs_root
+def test_demo_grades_the_samples(tmp_path):
+    result = subprocess.run([*AUTOGRADER, "demo", "--output", str(tmp_path / "out")],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    scores = {p.parent.name: json.loads(p.read_text())
+              for p in (tmp_path / "out").glob("*/results.json")}
+    assert scores["correct"]["score"] == scores["correct"]["max_score"]
+    assert scores["untouched_stub"]["score"] == 0
+    assert scores["malicious"]["score"] == 0
+    assert 0 < scores["buggy"]["score"] < scores["buggy"]["max_score"]
