@@ -1,0 +1,128 @@
+"""Intake treats every upload as hostile and says what to fix."""
+
+from __future__ import annotations
+
+import stat
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.submissions import IntakeError, IntakeLimits, notebook_to_module, prepare
+
+
+def _zip(path: Path, entries: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return path
+
+
+def test_zip_with_a_folder_is_unwrapped(tmp_path):
+    up = _zip(tmp_path / "hw.zip", {"hw1/softmax.py": b"x = 1\n", "hw1/notes.txt": b"hi"})
+    sub = prepare(up, tmp_path / "s", ("softmax",), [])
+    assert (sub.files / "softmax.py").read_text() == "x = 1\n"
+    assert any("hw1" in n for n in sub.notes)
+    assert sub.content_hash and sub.id == "hw"
+
+
+@pytest.mark.parametrize("name", ["../evil.py", "/etc/evil.py", "a/../../evil.py",
+                                  "..\\evil.py", "C:/evil.py"])
+def test_zip_slip_is_refused(tmp_path, name):
+    up = _zip(tmp_path / "slip.zip", {name: b"pwned", "softmax.py": b""})
+    with pytest.raises(IntakeError, match="outside the archive"):
+        prepare(up, tmp_path / "s", ("softmax",), [])
+    assert not (tmp_path / "evil.py").exists()
+
+
+def test_symlink_in_zip_is_refused(tmp_path):
+    up = _zip(tmp_path / "link.zip", {"softmax.py": b""}, {"secret.py": "/etc/shadow"})
+    with pytest.raises(IntakeError, match="symbolic link"):
+        prepare(up, tmp_path / "s", ("softmax",), [])
+
+
+def test_symlink_in_folder_is_refused(tmp_path):
+    folder = tmp_path / "up"
+    folder.mkdir()
+    (folder / "softmax.py").symlink_to("/etc/passwd")
+    with pytest.raises(IntakeError, match="symbolic link"):
+        prepare(folder, tmp_path / "s", ("softmax",), [])
+
+
+def test_zip_bomb_is_stopped_by_what_is_extracted_not_what_is_claimed(tmp_path):
+    up = _zip(tmp_path / "bomb.zip", {"softmax.py": b"", "zeros.bin": b"\0" * (8 * 2**20)})
+    assert up.stat().st_size < 100_000  # highly compressed
+    with pytest.raises(IntakeError, match="larger than"):
+        prepare(up, tmp_path / "s", ("softmax",), [],
+                limits=IntakeLimits(max_file_bytes=2**20, max_total_bytes=4 * 2**20))
+
+
+def test_too_many_files(tmp_path):
+    up = _zip(tmp_path / "many.zip", {f"f{i}.py": b"" for i in range(30)})
+    with pytest.raises(IntakeError, match="more than 20 files"):
+        prepare(up, tmp_path / "s", ("softmax",), [], limits=IntakeLimits(max_files=20))
+
+
+def test_nested_zip_is_kept_as_a_file_never_opened(tmp_path):
+    inner = _zip(tmp_path / "inner.zip", {"softmax.py": b"from inner"})
+    up = _zip(tmp_path / "outer.zip", {"inner.zip": inner.read_bytes()})
+    sub = prepare(up, tmp_path / "s", ("softmax",), [])
+    assert (sub.files / "inner.zip").is_file() and not (sub.files / "softmax.py").exists()
+    assert any("no softmax.py" in n for n in sub.notes)
+
+
+def test_not_a_zip(tmp_path):
+    up = tmp_path / "x.zip"
+    up.write_bytes(b"PK\x03\x04 garbage")
+    with pytest.raises(IntakeError, match="not a valid zip"):
+        prepare(up, tmp_path / "s", ("softmax",), [])
+
+
+def test_single_py_is_renamed_and_said(tmp_path):
+    up = tmp_path / "alice_hw1.py"
+    up.write_text("x = 1\n")
+    sub = prepare(up, tmp_path / "s", ("softmax",), [])
+    assert (sub.files / "softmax.py").is_file() and "graded as softmax.py" in sub.notes[0]
+
+
+def test_unsupported_file_type(tmp_path):
+    up = tmp_path / "hw.pdf"
+    up.write_bytes(b"%PDF")
+    with pytest.raises(IntakeError, match="submit a folder, a .zip, a .py"):
+        prepare(up, tmp_path / "s", ("softmax",), [])
+
+
+def test_notebook_magics_are_commented_out_and_cells_marked(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%matplotlib inline\n!pip install x\nimport numpy"),
+                nbformat.v4.new_markdown_cell("text"),
+                nbformat.v4.new_code_cell("def f():\n    return 1")]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    module = notebook_to_module(path)
+    compile(module, "nb", "exec")
+    assert "# (notebook-only line, not run) %matplotlib inline" in module
+    assert "# --- notebook cell 3 ---" in module
+
+
+def test_malformed_notebook_says_how_to_fix(tmp_path):
+    path = tmp_path / "broken.ipynb"
+    path.write_text("{ not json")
+    with pytest.raises(IntakeError, match="not a readable Jupyter notebook.*save it again"):
+        prepare(path, tmp_path / "s", ("softmax",), [])
+
+
+def test_support_files_override_student_copies(tmp_path):
+    support = tmp_path / "helpers.py"
+    support.write_text("TRUSTED = True\n")
+    folder = tmp_path / "up"
+    folder.mkdir()
+    (folder / "softmax.py").write_text("")
+    (folder / "helpers.py").write_text("TRUSTED = False\n")
+    sub = prepare(folder, tmp_path / "s", ("softmax",), [support])
+    assert (sub.files / "helpers.py").read_text() == "TRUSTED = True\n"
