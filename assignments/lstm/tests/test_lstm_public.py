@@ -1,0 +1,206 @@
+"""Public checks for the LSTM assignment: run them with `autograder check` in the release folder.
+
+They test your code against itself and against values you can work out by hand; the grader
+also runs hidden tests (against PyTorch, on a single example, a single time step, very large
+pre-activations, ...), so passing these is necessary but not sufficient.
+
+Sizes: one step uses N=3, D=4, H=5; a sequence uses N=2, T=10, D=3, H=4 (H is never equal to
+D, so mixing them up shows). Each numerical gradient below calls your forward function twice per
+entry of the array it differentiates (at most 2 x 64 calls per test), which takes well under a
+second.
+
+Gradient tolerance. The gradient checks compare your analytic gradient ``a`` with a centred
+difference ``n`` (float64, h = 1e-6) of your *own* forward pass by the normwise relative error
+``||a - n|| / (||a|| + ||n||)`` (see ``autograder.checks``), and accept up to 1e-6:
+
+* correct code gives 1e-10 to 1e-9 on these inputs (measured for every gradient here), so it
+  passes with a margin of 1000x. An *elementwise* relative error would not: entries of a
+  correct dWh that are nearly zero reach 1e-8 to 1e-6 elementwise, so a 1e-6 threshold there
+  fails correct code;
+* the mistakes these checks exist for (the dnext_h path into dc dropped, dprev_h or dprev_c not
+  carried through time, weight gradients not summed over the steps, db averaged over the
+  batch) give 1e-2 or more, 10,000x above the threshold.
+"""
+
+import numpy as np
+import pytest
+
+from autograder.checks import assert_close, assert_grad_close, assert_shape, numerical_gradient
+
+STEP = dict(N=3, D=4, H=5)
+SEQ = dict(N=2, T=10, D=3, H=4)
+
+
+def _weights(rng, D, H, scale=0.5):
+    Wx = rng.normal(size=(D, 4 * H)) * scale
+    Wh = rng.normal(size=(H, 4 * H)) * scale
+    b = rng.normal(size=4 * H) * scale
+    return Wx, Wh, b
+
+
+def _step_problem(rng):
+    N, D, H = STEP["N"], STEP["D"], STEP["H"]
+    x = rng.normal(size=(N, D))
+    prev_h = rng.normal(size=(N, H))
+    prev_c = rng.normal(size=(N, H))
+    return (x, prev_h, prev_c, *_weights(rng, D, H))
+
+
+def _seq_problem(rng):
+    N, T, D, H = SEQ["N"], SEQ["T"], SEQ["D"], SEQ["H"]
+    x = rng.normal(size=(N, T, D))
+    h0 = rng.normal(size=(N, H))
+    return (x, h0, *_weights(rng, D, H))
+
+
+# Constant gates: with Wx = Wh = 0 the pre-activation is the bias alone. These values give
+# i = sigmoid(0) = 1/2, f = sigmoid(log 3) = 3/4, o = sigmoid(-log 3) = 1/4, g = tanh(atanh(1/2))
+# = 1/2, all different, so a gate taken from the wrong block of columns shows.
+GATE_I, GATE_F, GATE_O, GATE_G = 0.5, 0.75, 0.25, 0.5
+
+
+def _constant_gate_bias(H):
+    return np.concatenate([np.full(H, 0.0), np.full(H, np.log(3.0)),
+                           np.full(H, -np.log(3.0)), np.full(H, np.arctanh(0.5))])
+
+
+HINT_ORDER = ("the four blocks of H columns of the pre-activation are, in this order, i, f, o, g "
+              "(not torch's i, f, g, o); sigmoid for i, f, o and tanh for g")
+
+
+# ------------------------------------------------------------------------ lstm_step_forward
+
+
+@pytest.mark.points(1)
+def test_step_forward_shapes(student, rng):
+    N, H = STEP["N"], STEP["H"]
+    next_h, next_c, _ = student.lstm_step_forward(*_step_problem(rng))
+    assert_shape(next_h, (N, H), name="next_h")
+    assert_shape(next_c, (N, H), name="next_c")
+
+
+@pytest.mark.points(2)
+def test_step_forward_constant_gates(student, rng):
+    # Wx = Wh = 0: i = 1/2, f = 3/4, o = 1/4, g = 1/2 whatever x and prev_h are, so
+    # next_c = 3/4 * prev_c + 1/4 and next_h = 1/4 * tanh(next_c).
+    N, D, H = STEP["N"], STEP["D"], STEP["H"]
+    x = rng.normal(size=(N, D))
+    prev_h = rng.normal(size=(N, H))
+    prev_c = rng.normal(size=(N, H))
+    next_h, next_c, _ = student.lstm_step_forward(
+        x, prev_h, prev_c, np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), _constant_gate_bias(H))
+    expected_c = GATE_F * prev_c + GATE_I * GATE_G
+    assert_close(next_c, expected_c, name="next_c",
+                 hint="next_c = f * prev_c + i * g; " + HINT_ORDER)
+    assert_close(next_h, GATE_O * np.tanh(expected_c), name="next_h",
+                 hint="next_h = o * tanh(next_c); " + HINT_ORDER)
+
+
+# ----------------------------------------------------------------------- lstm_step_backward
+
+
+STEP_GRADS = ["dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"]
+
+
+@pytest.mark.points(1)
+def test_step_backward_shapes(student, rng):
+    args = _step_problem(rng)
+    next_h, next_c, cache = student.lstm_step_forward(*args)
+    grads = student.lstm_step_backward(rng.normal(size=np.shape(next_h)),
+                                       rng.normal(size=np.shape(next_c)), cache)
+    assert len(grads) == 6, f"lstm_step_backward should return 6 arrays, got {len(grads)}"
+    for name, grad, arg in zip(STEP_GRADS, grads, args):
+        assert_shape(grad, np.shape(arg), name=name)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("k", range(6), ids=STEP_GRADS)
+def test_step_backward_gradient_check(student, rng, k):
+    # The loss sum(next_h * dnext_h) + sum(next_c * dnext_c) reaches the inputs through both
+    # outputs; its numerical gradient is compared with your analytic one (tolerance: module doc).
+    args = list(_step_problem(rng))
+    N, H = STEP["N"], STEP["H"]
+    dnext_h = rng.normal(size=(N, H))
+    dnext_c = rng.normal(size=(N, H))
+    _, _, cache = student.lstm_step_forward(*args)
+    analytic = student.lstm_step_backward(dnext_h, dnext_c, cache)[k]
+
+    def loss(value):
+        changed = list(args)
+        changed[k] = value
+        next_h, next_c, _ = student.lstm_step_forward(*changed)
+        return np.sum(np.asarray(next_h) * dnext_h) + np.sum(np.asarray(next_c) * dnext_c)
+
+    numeric = numerical_gradient(loss, args[k])
+    assert_grad_close(analytic, numeric, name=STEP_GRADS[k],
+                      hint="your gradient is not the derivative of your own forward pass. "
+                           "Remember that next_c reaches the loss twice: "
+                           "dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2), and that db sums "
+                           "over the batch")
+
+
+# ----------------------------------------------------------------------------- lstm_forward
+
+
+@pytest.mark.points(1)
+def test_forward_shapes(student, rng):
+    N, T, H = SEQ["N"], SEQ["T"], SEQ["H"]
+    h, _ = student.lstm_forward(*_seq_problem(rng))
+    assert_shape(h, (N, T, H), name="h")
+
+
+@pytest.mark.points(2)
+def test_forward_constant_gates(student, rng):
+    # Wx = Wh = 0 and c0 = 0: c_t = f * c_{t-1} + i * g, so c_t = i*g * (1 - f^(t+1)) / (1 - f)
+    # after step t (t = 0, ..., T-1), and h_t = o * tanh(c_t). h0 plays no part here.
+    N, T, D, H = SEQ["N"], SEQ["T"], SEQ["D"], SEQ["H"]
+    x = rng.normal(size=(N, T, D))
+    h0 = rng.normal(size=(N, H))
+    h, _ = student.lstm_forward(x, h0, np.zeros((D, 4 * H)), np.zeros((H, 4 * H)),
+                                _constant_gate_bias(H))
+    t = np.arange(1, T + 1)
+    c = GATE_I * GATE_G * (1 - GATE_F ** t) / (1 - GATE_F)
+    expected = np.broadcast_to((GATE_O * np.tanh(c))[None, :, None], (N, T, H))
+    assert_close(h, expected, name="h",
+                 hint="the cell state starts at zero (c0 = np.zeros_like(h0), not h0), h[:, t] "
+                      "is the hidden state next_h of step t (not next_c); " + HINT_ORDER)
+
+
+@pytest.mark.points(1)
+def test_forward_first_step_is_a_step_from_zero_cell(student, rng):
+    # h[:, 0] must be exactly your lstm_step_forward from (h0, c0 = 0).
+    x, h0, Wx, Wh, b = _seq_problem(rng)
+    h, _ = student.lstm_forward(x, h0, Wx, Wh, b)
+    h_first, _, _ = student.lstm_step_forward(x[:, 0, :], h0, np.zeros_like(h0), Wx, Wh, b)
+    h = assert_shape(h, (SEQ["N"], SEQ["T"], SEQ["H"]), name="h")
+    assert_close(h[:, 0, :], h_first, name="h[:, 0, :]",
+                 hint="the first step starts from prev_h = h0 and prev_c = zeros")
+
+
+# ---------------------------------------------------------------------------- lstm_backward
+
+
+SEQ_GRADS = ["dx", "dh0", "dWx", "dWh", "db"]
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("k", range(5), ids=SEQ_GRADS)
+def test_backward_gradient_check(student, rng, k):
+    # T = 10 steps: the loss sum(h * dh) is differentiated numerically through your lstm_forward.
+    args = list(_seq_problem(rng))
+    dh = rng.normal(size=(SEQ["N"], SEQ["T"], SEQ["H"]))
+    _, cache = student.lstm_forward(*args)
+    grads = student.lstm_backward(dh, cache)
+    assert len(grads) == 5, f"lstm_backward should return 5 arrays, got {len(grads)}"
+
+    def loss(value):
+        changed = list(args)
+        changed[k] = value
+        return np.sum(np.asarray(student.lstm_forward(*changed)[0]) * dh)
+
+    numeric = numerical_gradient(loss, args[k])
+    assert_grad_close(grads[k], numeric, name=SEQ_GRADS[k],
+                      hint="your gradient is not the derivative of your own lstm_forward. Go "
+                           "through the steps in reverse; step t gets dh[:, t] + the dprev_h of "
+                           "step t+1 and the dprev_c of step t+1; dWx, dWh and db are summed over "
+                           "all steps")
