@@ -68,6 +68,9 @@ class StaleHandle(StudentSideFailure):
 
 _error_classes: dict[str, type[StudentError]] = {}
 
+#: Seconds a runner may take to start (fork, namespaces, private root) before it is abandoned.
+STARTUP_S = 30.0
+
 
 def _student_error_class(type_name: str, builtin: bool, base: type[StudentError]) -> type:
     """``StudentError`` (or ``ImportFailed``) mixed with the built-in exception of that name."""
@@ -218,7 +221,10 @@ class StudentSession:
         self.runner = runner
         self._imported = set()
         try:
-            hello = self._receive(runner, expect_id=None)
+            # Starting the runner is the platform's cost, not the student's: it has its own
+            # allowance instead of eating into the test's time limit.
+            hello = self._receive(runner, expect_id=None,
+                                  deadline=max(self.deadline, time.monotonic() + STARTUP_S))
         except StudentSideFailure:
             self.stop()
             raise
@@ -277,10 +283,12 @@ class StudentSession:
         raise TypeError(f"a test passed a {type(value).__name__} to the student's code; only "
                         f"plain data, numeric arrays, tensors and handles can be sent")
 
-    def _receive(self, runner: RunnerProcess, expect_id: int | None) -> Any:
+    def _receive(self, runner: RunnerProcess, expect_id: int | None,
+                 deadline: float | None = None) -> Any:
         generation = self.generation
         try:
-            raw = runner.channel.recv_bytes(wait=runner.waiter(self.deadline))
+            raw = runner.channel.recv_bytes(
+                wait=runner.waiter(self.deadline if deadline is None else deadline))
             message = protocol.decode(
                 raw, make_handle=lambda hid, name: RemoteHandle(self, generation, hid, name))
         except CallTimeout:
