@@ -25,8 +25,8 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from autograder.harness.remote import (ImportFailed, StudentError, StudentSession,
-                                       StudentSideFailure)
+from autograder.harness.remote import (ImportFailed, SandboxFailure, StudentError,
+                                       StudentSession, StudentSideFailure)
 from autograder.sandbox.base import Limits, Sandbox
 from gradebook.results import VISIBILITIES, GradingResult, Outcome, ResourceUse, TestResult
 
@@ -458,7 +458,7 @@ def _classify(excinfo: Any, time_limit: float) -> tuple[str, str]:
             msg = f"Time limit exceeded: your code did not finish within {time_limit:g} s " \
                   f"(an infinite loop, or a much slower algorithm than needed?)."
         return exc.outcome, msg
-    if isinstance(exc, HarnessError):
+    if isinstance(exc, (HarnessError, SandboxFailure)):
         return Outcome.GRADER_ERROR, f"The test could not run (a problem on our side, " \
                                      f"not yours): {exc}"
     if isinstance(exc, AssertionError):

@@ -66,6 +66,10 @@ class StaleHandle(StudentSideFailure):
     outcome = "error"
 
 
+class SandboxFailure(Exception):
+    """The sandbox failed before any student code ran: a grader-side problem."""
+
+
 _error_classes: dict[str, type[StudentError]] = {}
 
 #: Seconds a runner may take to start (fork, namespaces, private root) before it is abandoned.
@@ -225,6 +229,11 @@ class StudentSession:
             # allowance instead of eating into the test's time limit.
             hello = self._receive(runner, expect_id=None,
                                   deadline=max(self.deadline, time.monotonic() + STARTUP_S))
+        except RunnerDied as e:
+            # Nothing of the student's has run yet: the sandbox itself failed to start.
+            output = self.output_log[-1] if self.output_log else ""
+            raise SandboxFailure(f"the sandbox could not start the student process ({e}); "
+                                 f"{output.strip()[-2000:]}") from None
         except StudentSideFailure:
             self.stop()
             raise

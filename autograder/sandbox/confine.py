@@ -102,7 +102,8 @@ def unshare_namespaces(is_root: bool) -> list[str]:
             return []
         err = os.strerror(ctypes.get_errno())
         return [f"namespaces (mount, network, PID): unshare failed: {err}; student code can "
-                f"reach the network and see the grader's processes"]
+                f"reach the network, see the grader's processes, and read every file its uid "
+                f"may read (the course repository is protected only by file permissions)"]
     degraded = ["separate user: the grader is not running as root, so student code runs as "
                 "the grader's own user",
                 "private filesystem: without root the student runner can read any file the "
@@ -164,9 +165,16 @@ def build_root(plan: Plan) -> str:
     return SANDBOX_WORKDIR
 
 
-def copy_workdir(plan: Plan) -> str:
-    """Without root: a fresh directory holding a copy of the student's files."""
+def copy_workdir(plan: Plan, *, owner: int | None = None) -> str:
+    """Without namespaces: a fresh directory holding a copy of the student's files, owned by
+    ``owner`` (the runner's uid, when it is about to switch to it) and private to it."""
     shutil.copytree(plan.staging_dir, plan.workdir, symlinks=False, dirs_exist_ok=True)
+    if owner is not None:
+        for dirpath, dirnames, filenames in os.walk(plan.workdir):
+            os.chown(dirpath, owner, owner)
+            for name in filenames:
+                os.chown(os.path.join(dirpath, name), owner, owner)
+        os.chmod(plan.workdir, 0o700)
     os.chdir(plan.workdir)
     return plan.workdir
 

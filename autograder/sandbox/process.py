@@ -76,7 +76,9 @@ class ProcessSandbox(Sandbox):
         self._sock: socket.socket | None = None
         self._zygote: subprocess.Popen | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-sandbox-")
-        os.chmod(self._tmp.name, 0o700)
+        # Traversable but not listable: a runner without a private root (no namespaces) must
+        # reach its own work directory below this one, and nothing else.
+        os.chmod(self._tmp.name, 0o711)
         self.root_mount = os.path.join(self._tmp.name, "root")
         os.makedirs(self.root_mount)
 

@@ -79,7 +79,7 @@ def _init(plan: confine.Plan, fds: list[int], is_root: bool, namespaced: bool,
         if namespaced:
             workdir = confine.build_root(plan)
         else:
-            workdir = confine.copy_workdir(plan)
+            workdir = confine.copy_workdir(plan, owner=plan.uid if is_root else None)
     except BaseException:  # noqa: BLE001
         os.write(2, ("[sandbox] could not prepare the sandbox:\n" + traceback.format_exc()).encode())
         os._exit(71)

@@ -1,0 +1,438 @@
+"""The ``docker`` sandbox backend: one container per runner start.
+
+What enters the container: the grading image (Python, numpy, msgpack, torch and the runner's own
+files: see :mod:`autograder.image.build`) and, bind-mounted read-only, a per-runner host folder
+holding
+
+* ``chan/``: two FIFOs, the protocol channel (``to_runner``, ``from_runner``);
+* ``files/``: a copy of the student's files (and public support files), which the entry point
+  (:mod:`autograder.runner.container_entry`) copies into the container's own tmpfs
+  ``/submission``. A read-only bind mount rather than ``docker cp``: ``docker cp`` cannot write
+  into a tmpfs or a read-only root and costs another round trip to the daemon before the start;
+  the copy keeps the student's writes in the size-bounded tmpfs, never on the host.
+
+The trusted grader stays on the host: hidden tests, the reference and expected values never
+enter the container. The protocol never touches stdout: the container's stdout and stderr (the
+``docker run`` client's pipes) are only the student's output.
+
+Every container: ``--network none``, a read-only root, size-bounded tmpfs for ``/tmp``,
+``/dev/shm`` and ``/submission``, memory equal to memory+swap, ``--pids-limit``, a CPU quota,
+``--cap-drop ALL``, ``no-new-privileges``, a non-root uid per slot, no host environment, no log
+stored by the daemon (``--log-driver none``: a flood cannot fill the host's disk), and a
+wall-clock kill. Containers are labelled with their grader; they are removed when their runner
+ends, and a grader removes those left behind by a crashed grader when it starts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.image.build import DEFAULT_TAG, docker_cli
+from autograder.protocol import Channel, ChannelClosed
+from autograder.sandbox.base import (ExitInfo, Limits, OutputBuffer, RunnerProcess, Sandbox,
+                                     SandboxError)
+from autograder.sandbox.gpu import GpuAllocator, GpuLease, gpu_flags, request_gpu
+
+try:  # a clean message in the CLI (which reports HarnessError without a traceback)
+    from autograder.harness.plugin import HarnessError as _UserFacing
+except ImportError:  # pragma: no cover
+    _UserFacing = Exception
+
+IMAGE_ENV = "AUTOGRADER_IMAGE"
+LABEL = "org.autograder.sandbox"
+OWNER_LABEL = "org.autograder.owner"
+EXPIRES_LABEL = "org.autograder.expires"
+UID_BASE = 61000
+WORKDIR = "/submission"
+#: Memory for the interpreter, numpy and torch themselves, on top of the submission's own
+#: ``memory_mb`` (the process backend's warm runner has them loaded before its limit applies).
+RUNTIME_MEMORY_MB = 384
+#: The runner's soft address-space limit is what numpy's interpreter has mapped plus
+#: ``memory_mb`` (a clean MemoryError before the cgroup's OOM killer); importing torch raises it
+#: by this much for torch's own mappings.
+TORCH_ADDRESS_SPACE_MB = 768
+#: Extra wall-clock seconds a container may live beyond its CPU limit before it is killed
+#: regardless of the harness (a hung grader must not leave it running).
+WALL_SLACK_S = 60
+CLEAN_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": WORKDIR,
+    "TMPDIR": "/tmp",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+class DockerUnavailable(SandboxError, _UserFacing):
+    """No usable docker engine or image; the message says how to get one."""
+
+
+def docker_status(image: str | None = None) -> str | None:
+    """None when the docker backend can run here, else why not (for tests and ``doctor``)."""
+    try:
+        check_engine(docker_cli(), image or os.environ.get(IMAGE_ENV) or DEFAULT_TAG)
+    except DockerUnavailable as e:
+        return str(e)
+    return None
+
+
+def check_engine(docker: str, image: str) -> None:
+    """Raise :class:`DockerUnavailable` unless the engine answers and has the image."""
+    try:
+        proc = subprocess.run([docker, "image", "inspect", "--format", "{{.Id}}", image],
+                              capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise DockerUnavailable(f"the docker backend needs the docker CLI ({docker} not "
+                                f"found); run `bash scripts/services.sh`") from None
+    except subprocess.TimeoutExpired:
+        raise DockerUnavailable("the docker engine did not answer within 60 s") from None
+    if proc.returncode != 0:
+        err = proc.stderr.strip()
+        if "No such image" in err or "No such object" in err:
+            raise DockerUnavailable(f"the grading image {image} does not exist; build it with "
+                                    f"`autograder image build`")
+        raise DockerUnavailable(f"the docker engine is not usable: {err}; start it "
+                                f"(`bash scripts/services.sh` starts dockerd)")
+
+
+def _owner_token(pid: int) -> str | None:
+    """``pid.starttime``: identifies a process even after its pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return f"{pid}.{fields[19]}"
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, token = owner.partition(":")
+    if host != socket.gethostname():
+        return True  # another machine's grader sharing this engine: not ours to judge
+    pid = token.split(".", 1)[0]
+    return pid.isdigit() and _owner_token(int(pid)) == token
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that shapes one container's command line."""
+
+    name: str
+    image: str
+    limits: Limits
+    uid: int
+    channel_dir: str
+    files_dir: str
+    owner: str
+    expires: int
+    cpus: float = 1.0
+    gpu_device: str | None = None
+
+
+def run_command(docker: str, spec: RunSpec) -> list[str]:
+    """The ``docker run`` command line of one runner (plain data: tested flag by flag)."""
+    lim = spec.limits
+    memory = lim.memory_mb + RUNTIME_MEMORY_MB
+    disk = lim.disk_mb
+    uid = spec.uid
+    cmd = [
+        docker, "run", "--name", spec.name,
+        "--label", f"{LABEL}=1", "--label", f"{OWNER_LABEL}={spec.owner}",
+        "--label", f"{EXPIRES_LABEL}={spec.expires}",
+        "--init",                       # PID 1 reaps orphans; the runner cannot signal it
+        "--network", "none",
+        "--read-only",
+        "--tmpfs", f"/tmp:rw,nosuid,nodev,noexec,size={disk}m,mode=1777",
+        "--tmpfs", f"{WORKDIR}:rw,nosuid,nodev,noexec,size={disk}m,mode=0700,uid={uid},gid={uid}",
+        "--shm-size", f"{disk}m",
+        "--ipc", "private",
+        "--memory", f"{memory}m", "--memory-swap", f"{memory}m",
+        "--pids-limit", str(lim.max_processes),
+        "--cpus", f"{spec.cpus:g}",
+        "--ulimit", f"cpu={max(1, lim.cpu_s)}:{max(1, lim.cpu_s) + 1}",
+        "--ulimit", "core=0",
+        "--ulimit", "nofile=256:256",
+        "--ulimit", f"fsize={disk * 2**20}:{disk * 2**20}",
+        "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges",
+        "--user", f"{uid}:{uid}",
+        "--hostname", "sandbox",
+        "--log-driver", "none",
+        "--workdir", "/",
+        "--mount", f"type=bind,source={spec.channel_dir},target=/ag/chan,readonly",
+        "--mount", f"type=bind,source={spec.files_dir},target=/ag/files,readonly",
+    ]
+    for key, value in CLEAN_ENV.items():
+        cmd += ["--env", f"{key}={value}"]
+    cmd += gpu_flags(spec.gpu_device)
+    # A GPU runtime maps far more address space than it uses: no address-space limit there.
+    as_extra = 0 if spec.gpu_device else lim.memory_mb
+    cmd += [spec.image, "python3", "-I", "-m", "autograder.runner.container_entry",
+            str(lim.max_message_bytes), str(as_extra), str(TORCH_ADDRESS_SPACE_MB)]
+    return cmd
+
+
+class _FifoChannel(Channel):
+    """The grader's end of the FIFO pair.
+
+    Until the runner has opened ``to_runner`` for reading, the grader holds it open read-write
+    (an open for writing alone would block, or fail without a reader). On the first send (always
+    after the runner's hello, so the runner is reading by then) that placeholder is swapped for
+    a write-only descriptor: from then on a dead runner gives EPIPE, and closing the channel
+    gives the runner end-of-file.
+    """
+
+    def __init__(self, read_fd: int, placeholder_fd: int, to_runner: str, max_message: int):
+        super().__init__(read_fd, placeholder_fd, max_message)
+        self._to_runner = to_runner
+        self._connected = False
+
+    def send_bytes(self, body: bytes) -> None:
+        if not self._connected:
+            try:
+                fd = os.open(self._to_runner, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as e:
+                raise ChannelClosed(f"the runner's pipe is gone ({e.strerror})") from None
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+            os.close(self.write_fd)
+            self.write_fd = fd
+            self._connected = True
+        super().send_bytes(body)
+
+
+@dataclass(frozen=True)
+class DockerExitInfo(ExitInfo):
+    oom_killed: bool = False
+
+    def describe(self) -> str:
+        if self.oom_killed:
+            return "killed by SIGKILL (out of memory: the container's memory limit was reached)"
+        if self.code == 125:
+            return "could not be started by docker (exit 125)"
+        return super().describe()
+
+
+class DockerRunner(RunnerProcess):
+    def __init__(self, channel: Channel, output_fd: int, output: OutputBuffer, *,
+                 sandbox: DockerSandbox, name: str, proc: subprocess.Popen, run_dir: str,
+                 from_runner: str, lease: GpuLease | None, wall_s: float):
+        super().__init__(channel, output_fd, output, kill_pids=(), degraded=[])
+        self.sandbox = sandbox
+        self.name = name
+        self.proc = proc
+        self.run_dir = run_dir
+        self.from_runner = from_runner
+        self.lease = lease
+        self._killed = False
+        self._exit: ExitInfo | None = None
+        self._exited = threading.Event()  # how it ended is known
+        self._done = threading.Event()    # and the container is removed
+        self._kill_lock = threading.Lock()
+        self._timer = threading.Timer(wall_s, self.kill)
+        self._timer.daemon = True
+        self._timer.start()
+        self._watcher = threading.Thread(target=self._watch, name=f"watch-{name}", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        """Wait for the container to end; record how; make sure the grader sees EOF; remove it."""
+        code = self.proc.wait()
+        self._timer.cancel()
+        try:  # a writer that comes and goes: EOF for a grader whose runner never connected
+            os.close(os.open(self.from_runner, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        oom = False
+        if code == 137 and not self._killed:
+            out = subprocess.run([self.sandbox.docker, "inspect", "--format",
+                                  "{{.State.OOMKilled}}", self.name],
+                                 capture_output=True, text=True)
+            oom = out.stdout.strip() == "true"
+        signaled = code > 128 and code != 255
+        self._exit = DockerExitInfo(code=code, signaled=signaled, oom_killed=oom)
+        self._exited.set()
+        self.sandbox._remove(self.name)
+        if self.lease is not None:
+            self.lease.release()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self._done.set()
+
+    def kill(self) -> None:
+        """Kill the container (and with it every process of the runner); it is then removed."""
+        with self._kill_lock:
+            if self._killed or self.proc.poll() is not None:
+                return
+            self._killed = True
+        subprocess.run([self.sandbox.docker, "kill", self.name], capture_output=True,
+                       timeout=60)
+        try:  # the client follows its container; if the daemon lost it, end the client too
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def exit_info(self, timeout: float = 2.0) -> ExitInfo | None:
+        self._exited.wait(timeout)
+        return self._exit
+
+    def close(self) -> None:
+        super().close()
+        self._exited.wait(10)  # removal goes on in the background; Sandbox.close waits for it
+
+
+class DockerSandbox(Sandbox):
+    """A container per runner start, from the grading image."""
+
+    name = "docker"
+
+    def __init__(self, image: str | None = None, *, gpu: str = "none",
+                 gpus: GpuAllocator | None = None, gpu_wait_s: float = 0.0, cpus: float = 1.0,
+                 uid_base: int = UID_BASE, docker: str | None = None, check: bool = True):
+        self.docker = docker or docker_cli()
+        self.image = image or os.environ.get(IMAGE_ENV) or DEFAULT_TAG
+        self.gpu = gpu
+        self.gpus = gpus
+        self.gpu_wait_s = gpu_wait_s
+        self.cpus = cpus
+        self.uid_base = uid_base
+        token = _owner_token(os.getpid()) or str(os.getpid())
+        self.owner = f"{socket.gethostname()}:{token}"
+        self._tmp = tempfile.TemporaryDirectory(prefix="autograder-docker-")
+        os.chmod(self._tmp.name, 0o711)
+        self._runners: set[DockerRunner] = set()
+        self._lock = threading.Lock()
+        if check:
+            self._check_engine()
+            self.remove_stale()
+
+    # -- the engine ------------------------------------------------------------------------
+    def _check_engine(self) -> None:
+        check_engine(self.docker, self.image)
+
+    def remove_stale(self) -> list[str]:
+        """Remove sandbox containers whose grader is gone (or whose time is long over)."""
+        proc = subprocess.run(
+            [self.docker, "ps", "-a", "--filter", f"label={LABEL}", "--format",
+             f'{{{{.Names}}}}\t{{{{.Label "{OWNER_LABEL}"}}}}\t{{{{.Label "{EXPIRES_LABEL}"}}}}'],
+            capture_output=True, text=True, timeout=60)
+        stale = []
+        now = time.time()
+        for line in proc.stdout.splitlines():
+            parts = line.split("\t")
+            if len(parts) != 3:
+                continue
+            name, owner, expires = parts
+            expired = expires.isdigit() and int(expires) < now
+            if expired or not _owner_alive(owner):
+                stale.append(name)
+        if stale:
+            subprocess.run([self.docker, "rm", "-f", *stale], capture_output=True, timeout=120)
+        return stale
+
+    def _remove(self, name: str) -> None:
+        subprocess.run([self.docker, "rm", "-f", name], capture_output=True, timeout=120)
+
+    # -- runners ---------------------------------------------------------------------------
+    def start(self, files: Path, limits: Limits, slot: int = 0) -> RunnerProcess:
+        policy = getattr(limits, "gpu", None) or self.gpu
+        lease = request_gpu(policy, self.gpus, self.gpu_wait_s)
+        uid = self.uid_base + slot
+        run_dir = tempfile.mkdtemp(prefix="run-", dir=self._tmp.name)
+        opened: list[int] = []
+        try:
+            chan = os.path.join(run_dir, "chan")
+            os.mkdir(chan, 0o500)
+            to_runner = os.path.join(chan, "to_runner")
+            from_runner = os.path.join(chan, "from_runner")
+            for fifo in (to_runner, from_runner):
+                os.mkfifo(fifo, 0o600)
+                os.chown(fifo, uid, uid)
+            os.chown(chan, uid, uid)
+            files_dir = os.path.join(run_dir, "files")
+            _copy_for(Path(files), Path(files_dir), uid)
+            # Neither open blocks: a FIFO opened non-blocking for reading, and read-write.
+            read_fd = os.open(from_runner, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            opened.append(read_fd)
+            fcntl.fcntl(read_fd, fcntl.F_SETFL,
+                        fcntl.fcntl(read_fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+            hold_fd = os.open(to_runner, os.O_RDWR | os.O_CLOEXEC)
+            opened.append(hold_fd)
+            name = f"ag-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            wall_s = limits.cpu_s + WALL_SLACK_S
+            spec = RunSpec(name=name, image=self.image, limits=limits, uid=uid,
+                           channel_dir=chan, files_dir=files_dir, owner=self.owner,
+                           expires=int(time.time() + wall_s + 300), cpus=self.cpus,
+                           gpu_device=lease.device if lease else None)
+            out_r, out_w = os.pipe()
+            opened.append(out_r)
+            try:
+                proc = subprocess.Popen(run_command(self.docker, spec), stdin=subprocess.DEVNULL,
+                                        stdout=out_w, stderr=out_w, close_fds=True,
+                                        start_new_session=True, env=_client_env())
+            finally:
+                os.close(out_w)
+        except BaseException:
+            for fd in opened:
+                os.close(fd)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            if lease is not None:
+                lease.release()
+            raise
+        runner = DockerRunner(_FifoChannel(read_fd, hold_fd, to_runner, limits.max_message_bytes),
+                              out_r, OutputBuffer(limits.max_output_bytes), sandbox=self,
+                              name=name, proc=proc, run_dir=run_dir, from_runner=from_runner,
+                              lease=lease, wall_s=wall_s)
+        with self._lock:
+            self._runners = {r for r in self._runners if not r._done.is_set()}
+            self._runners.add(runner)
+        return runner
+
+    def close(self) -> None:
+        with self._lock:
+            runners, self._runners = list(self._runners), set()
+        for runner in runners:
+            runner.kill()
+        for runner in runners:
+            runner._done.wait(30)
+        self._tmp.cleanup()
+
+
+def _client_env() -> dict[str, str]:
+    """The docker client's environment: where the engine is, nothing of the grader's."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    for key in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH",
+                "DOCKER_TLS_VERIFY", "HOME"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def _copy_for(src: Path, dst: Path, uid: int) -> None:
+    """The student's files for the container: regular files and folders only, owned by the
+    runner's uid, read-only to it."""
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        rel = os.path.relpath(dirpath, src)
+        target = dst if rel == "." else dst / rel
+        target.mkdir(mode=0o700, exist_ok=True)
+        for fname in filenames:
+            path = os.path.join(dirpath, fname)
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                shutil.copyfile(path, target / fname, follow_symlinks=False)
+                os.chown(target / fname, uid, uid)
+                os.chmod(target / fname, 0o400)
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        os.chown(target, uid, uid)
+        os.chmod(target, 0o500)
+
