@@ -113,12 +113,13 @@ def assert_close(actual: Any, expected: Any, *, rtol: float = 1e-6, atol: float 
             f"{name}: {count} entr{'y is' if count == 1 else 'ies are'} NaN or infinite, "
             f"first at index {_fmt_index(idx)} (got {act64[idx]}, expected {exp64[idx]})"
             + (f". {hint}" if hint else ""))
-    diff = np.abs(act64 - exp64)
-    diff = np.where(np.isfinite(exp64), diff, np.where(act64 == exp64, 0.0, np.inf))
-    allowed = atol + rtol * np.abs(exp64)
-    failing = diff > allowed
-    if failing.any():
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: handled just below
+        diff = np.abs(act64 - exp64)
+        diff = np.where(np.isfinite(exp64), diff, np.where(act64 == exp64, 0.0, np.inf))
+        allowed = atol + rtol * np.abs(exp64)
+        failing = diff > allowed
         rel = diff / np.maximum(np.abs(exp64), max(atol, 1e-300))
+    if failing.any():
         masked = np.where(failing, rel, -1.0)
         idx = tuple(np.unravel_index(int(np.argmax(masked)), masked.shape)) if masked.ndim else ()
         worst = float(np.max(rel[failing]))
