@@ -72,8 +72,13 @@ def test_forward_train_single_example_gives_beta(student, rng):
 def test_forward_invalid_mode_raises_value_error(student, rng):
     """mode='training' is not 'train' or 'test': batchnorm_forward must raise ValueError."""
     x = _features(rng, 4, 3)
-    with pytest.raises(ValueError):
+    try:
         student.batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "training"})
+    except ValueError:
+        return
+    raise AssertionError("batchnorm_forward accepted bn_param['mode'] = 'training' without "
+                         "raising ValueError: check the mode first and raise ValueError for "
+                         "anything but 'train' and 'test'")
 
 
 @pytest.mark.points(1)
@@ -86,8 +91,9 @@ def test_forward_running_stats_after_first_step(student, rng):
         x, np.ones(3), np.zeros(3), bn_param)
     written = args_after[3]
     for key, batch_stat in (("running_mean", x.mean(axis=0)), ("running_var", x.var(axis=0))):
-        assert key in written, (f"bn_param has no {key!r} after a train-mode call: store the "
-                                f"updated value in the dict, bn_param[{key!r}] = ...")
+        if key not in written:
+            raise AssertionError(f"bn_param has no {key!r} after a train-mode call: store the "
+                                 f"updated value in the dict, bn_param[{key!r}] = ...")
         assert_close(written[key], 0.1 * batch_stat, rtol=1e-9, name=f"bn_param[{key!r}]",
                      hint="start from zeros and update running = momentum * running + "
                           "(1 - momentum) * batch statistic, with momentum = 0.9: the batch "
