@@ -255,9 +255,10 @@ def test_conv_forward_fast_matches_naive(student, rng):
     naive, _ = student.conv_forward_naive(x, w, b, param)
     fast, _ = student.conv_forward_fast(x, w, b, param)
     assert_close(fast, naive, rtol=1e-8, atol=1e-10, name="out of conv_forward_fast",
-                 hint="the fast forward must give the same output as your naive one: check "
-                      "the order of the window entries in cols against w.reshape(F, -1) and "
-                      "the final reshape to (N, F, H_out, W_out)")
+                 hint="your fast and naive forward passes disagree, so one of them is wrong "
+                      "(if the other forward tests pass, it is the fast one): check the order "
+                      "of the window entries in cols against w.reshape(F, -1) and the final "
+                      "reshape to (N, F, H_out, W_out)")
 
 
 @pytest.mark.points(1)
@@ -273,4 +274,6 @@ def test_conv_backward_fast_matches_naive(student, rng):
     fast = student.conv_backward_fast(dout, cache_fast)
     for name, got, want in zip(("dx", "dw", "db"), fast, naive):
         assert_close(got, want, rtol=1e-8, atol=1e-10, name=f"{name} of conv_backward_fast",
-                     hint="the fast backward must give the same gradients as your naive one")
+                     hint="your fast and naive backward passes disagree, so one of them is "
+                          "wrong (if the gradient checks above pass, it is the fast one): "
+                          "dcols must be added back into dx_pad with +=, slice by slice")

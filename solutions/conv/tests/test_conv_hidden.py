@@ -286,16 +286,21 @@ def _speed_problem():
 
 
 def _best_time(fn, repeat, enough=0.0, hopeless=float("inf")):
-    """Best wall time of up to ``repeat`` calls; stops early once a call takes at most
-    ``enough`` seconds (the requirement is met) or the first call more than ``hopeless``."""
-    best = float("inf")
+    """(best wall time of up to ``repeat`` calls, the first call's result). Stops early once a
+    call takes at most ``enough`` seconds (the requirement is met) or when the first call takes
+    more than ``hopeless`` (a slow function is not run five times)."""
+    best, first = float("inf"), None
     for k in range(repeat):
         start = time.perf_counter()
-        fn()
+        result = fn()
         best = min(best, time.perf_counter() - start)
-        if best <= enough or (k == 0 and best > hopeless):
+        if k == 0:
+            first = result
+            if best > hopeless:
+                break
+        if best <= enough:
             break
-    return best
+    return best, first
 
 
 @functools.lru_cache(maxsize=None)
@@ -303,9 +308,9 @@ def _naive_times(reference):
     """Seconds the reference's naive loops take on the speed problem (best of 2), measured once
     per grading session, here in the trusted process."""
     x, w, b, dout = _speed_problem()
-    forward = _best_time(lambda: reference.conv_forward_naive(x, w, b, SPEED_PARAM), 2)
-    _, cache = reference.conv_forward_naive(x, w, b, SPEED_PARAM)
-    backward = _best_time(lambda: reference.conv_backward_naive(dout, cache), 2)
+    forward, (_, cache) = _best_time(
+        lambda: reference.conv_forward_naive(x, w, b, SPEED_PARAM), 2)
+    backward, _ = _best_time(lambda: reference.conv_backward_naive(dout, cache), 2)
     return forward, backward
 
 
@@ -329,11 +334,11 @@ def _too_slow(fn_name, fast, naive, advice):
 def test_conv_forward_fast_speed(student, reference):
     x, w, b, _ = _speed_problem()
     naive, _ = _naive_times(reference)
-    out, _ = student.conv_forward_fast(x, w, b, SPEED_PARAM)
+    # The first timed call's result must be right: speed alone earns nothing.
+    fast, (out, _) = _best_time(lambda: student.conv_forward_fast(x, w, b, SPEED_PARAM), 5,
+                                enough=naive / MIN_SPEEDUP, hopeless=naive)
     assert_close(out, _speed_expected()[0], rtol=RTOL, atol=ATOL,
                  name="out of conv_forward_fast on the speed problem", hint=HINT_FAST)
-    fast = _best_time(lambda: student.conv_forward_fast(x, w, b, SPEED_PARAM), 5,
-                      enough=naive / MIN_SPEEDUP, hopeless=naive)
     if fast * MIN_SPEEDUP > naive:
         raise _too_slow("conv_forward_fast", fast, naive,
                         "Loop over the HH * WW kernel offsets only (not over n, f, i, j) and "
@@ -346,14 +351,13 @@ def test_conv_backward_fast_speed(student, reference):
     x, w, b, dout = _speed_problem()
     _, naive = _naive_times(reference)
     _, cache = student.conv_forward_fast(x, w, b, SPEED_PARAM)
-    grads = student.conv_backward_fast(dout, cache)
+    fast, grads = _best_time(lambda: student.conv_backward_fast(dout, cache), 5,
+                             enough=naive / MIN_SPEEDUP, hopeless=naive)
     if not isinstance(grads, (tuple, list)) or len(grads) != 3:
         raise AssertionError("conv_backward_fast must return a tuple (dx, dw, db)")
     for name, got, want in zip(("dx", "dw", "db"), grads, _speed_expected()[1:]):
         assert_close(got, want, rtol=RTOL, atol=ATOL,
                      name=f"{name} of conv_backward_fast on the speed problem", hint=HINT_FAST)
-    fast = _best_time(lambda: student.conv_backward_fast(dout, cache), 5,
-                      enough=naive / MIN_SPEEDUP, hopeless=naive)
     if fast * MIN_SPEEDUP > naive:
         raise _too_slow("conv_backward_fast", fast, naive,
                         "Use matrix products for dw and dcols, and scatter dcols back with a "
