@@ -61,11 +61,14 @@ def release(name: str, course_dir: Path | None) -> None:
               show_default=True, help="table: a score table; json: the results on stdout.")
 @click.option("--backend", type=click.Choice(["process", "docker"]), default=None,
               help="The sandbox (default: course.toml's grading.backend, else process).")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=None,
+              help="Grading workers (default: course.toml's grading.jobs; 0 = one per CPU "
+                   "for large batches).")
 @click.option("--public-only", is_flag=True, help="Run only the public tests.")
 @click.option("--details", is_flag=True, help="Also print every test's feedback.")
 @course_option
 def grade(name: str, submissions: tuple[Path, ...], output_dir: Path | None, fmt: str,
-          backend: str | None, public_only: bool, details: bool,
+          backend: str | None, jobs: int | None, public_only: bool, details: bool,
           course_dir: Path | None) -> None:
     """Grade SUBMISSIONS (folders, .zip, .py or .ipynb files) of assignment NAME."""
     import json
@@ -91,7 +94,8 @@ def grade(name: str, submissions: tuple[Path, ...], output_dir: Path | None, fmt
                 progress.advance(task)
 
             results = grade_uploads(assignment, list(submissions), backend=backend,
-                                    hidden=not public_only, on_result=done)
+                                    hidden=not public_only, on_result=done,
+                                    jobs=course.config.grading.jobs if jobs is None else jobs)
     except (ConfigError, HarnessError) as e:
         raise UserError(str(e)) from None
     if fmt == "json":
@@ -214,6 +218,29 @@ def demo(output_dir: Path, keep: Path | None) -> None:
         run_demo(output_dir, keep)
     except (ConfigError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
+
+
+@main.group()
+def image() -> None:
+    """The docker sandbox's grading image."""
+
+
+@image.command("build")
+@click.option("--base", default=None, help="Build on this local image (e.g. a CUDA image the "
+              "course names) instead of a debootstrapped Debian root.")
+@click.option("--tag", default=None, help="The image's tag (default: autograder-runner:latest).")
+@click.option("--force", is_flag=True, help="Rebuild even when the inputs did not change.")
+def image_build(base: str | None, tag: str | None, force: bool) -> None:
+    """Build the grading image from local material only (cached by a hash of its inputs)."""
+    from autograder.image.build import DEFAULT_TAG, ImageBuildError, build_image
+
+    try:
+        r = build_image(tag or DEFAULT_TAG, base=base, force=force,
+                        log=lambda m: click.echo(f"image: {m}", err=True))
+    except ImageBuildError as e:
+        raise UserError(str(e)) from None
+    click.echo(f"{r.tag}: {'built' if r.built else 'cached'} in {r.seconds:.1f} s, "
+               f"{r.size_mb:.0f} MiB, inputs {r.inputs[:12]}")
 
 
 def _mount_optional_groups() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sys
 import tempfile
 import time
@@ -122,6 +123,10 @@ def main() -> None:
             start = time.perf_counter()
             results = grade_uploads(assignment, uploads, sandbox=sandbox)
             ours = time.perf_counter() - start
+        jobs = os.cpu_count() or 1
+        start = time.perf_counter()
+        grade_uploads(assignment, uploads, jobs=jobs)
+        pooled = time.perf_counter() - start
         floor = run_floor(assignment, uploads)
     tests = len(results[0].tests)
     full = sum(r.score == r.max_score for r in results)
@@ -129,6 +134,8 @@ def main() -> None:
     print(f"  fork server start (once per batch): {warmup:.2f} s")
     print(f"  ours  (process sandbox, protocol, trusted harness): {ours / n * 1000:7.1f} ms "
           f"per submission")
+    print(f"  ours with {jobs} workers (each starts its own fork server): "
+          f"{pooled / n * 1000:7.1f} ms per submission")
     print(f"  floor (plain pytest in one process, no isolation):  {floor / n * 1000:7.1f} ms "
           f"per submission")
     print(f"  isolation costs {ours / floor:.2f}x the floor "

@@ -6,6 +6,7 @@ expected value. Student code only ever runs in runners started by the sandbox ba
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -73,12 +74,13 @@ def spec_for_release(release_dir: Path) -> GradingSpec:
 
 
 def run_session(spec: GradingSpec, submissions: Sequence[PreparedSubmission], sandbox: Sandbox,
-                on_result: Callable[[GradingResult], None] | None = None
+                on_result: Callable[[GradingResult], None] | None = None, slot: int = 0
                 ) -> dict[str, GradingResult]:
-    """Grade prepared submissions with one pytest session; returns results by submission id."""
+    """Grade prepared submissions with one pytest session; returns results by submission id.
+    ``slot`` tells concurrent sessions apart (their runners get distinct uids)."""
     if not submissions:
         return {}
-    plugin = GradingPlugin(spec, list(submissions), sandbox, on_result)
+    plugin = GradingPlugin(spec, list(submissions), sandbox, on_result, slot=slot)
     with tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n")
@@ -128,37 +130,53 @@ def intake_failure(assignment: str, sub_id: str, message: str, backend: str) -> 
         output=f"Your submission could not be graded: {message}")
 
 
+def default_jobs(count: int) -> int:
+    """Workers for a batch: one per CPU for large batches; each pays a fork-server start
+    (~2 s, importing torch), so a small batch is graded by one."""
+    return max(1, min(os.cpu_count() or 1, count // 8))
+
+
 def grade_uploads(assignment: Assignment, uploads: Sequence[Path], *, backend: str = "process",
-                  hidden: bool = True, sandbox: Sandbox | None = None,
+                  hidden: bool = True, sandbox: Sandbox | None = None, jobs: int = 1,
                   on_result: Callable[[GradingResult], None] | None = None
                   ) -> list[GradingResult]:
-    """Grade uploads (folders, zips, .py files, notebooks) of one assignment, in order."""
+    """Grade uploads (folders, zips, .py files, notebooks) of one assignment, in order.
+
+    ``jobs`` > 1 grades in that many worker processes (see :mod:`autograder.harness.worker`);
+    ``jobs`` = 0 picks :func:`default_jobs`. A given ``sandbox`` implies one in-process worker.
+    """
     spec = spec_for(assignment, hidden=hidden)
-    own_sandbox = sandbox is None
-    sandbox = sandbox or make_sandbox(backend)
     results: dict[str, GradingResult] = {}
     order: list[str] = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="autograder-intake-") as tmp:
-            prepared: list[PreparedSubmission] = []
-            seen: set[str] = set()
-            for index, upload in enumerate(uploads):
-                sub_id = submission_id(Path(upload))
-                if sub_id in seen:
-                    sub_id = f"{sub_id}-{index + 1}"
-                seen.add(sub_id)
-                order.append(sub_id)
-                try:
-                    prepared.append(prepare(Path(upload), Path(tmp) / f"s{index}",
-                                            assignment.config.modules,
-                                            assignment.support_files(), sub_id=sub_id))
-                except IntakeError as e:
-                    results[sub_id] = intake_failure(assignment.name, sub_id, str(e),
-                                                     sandbox.name)
-                    if on_result:
-                        on_result(results[sub_id])
-            results.update(run_session(spec, prepared, sandbox, on_result))
-    finally:
-        if own_sandbox:
-            sandbox.close()
+    with tempfile.TemporaryDirectory(prefix="autograder-intake-") as tmp:
+        os.chmod(tmp, 0o700)
+        prepared: list[PreparedSubmission] = []
+        seen: set[str] = set()
+        for index, upload in enumerate(uploads):
+            sub_id = submission_id(Path(upload))
+            if sub_id in seen:
+                sub_id = f"{sub_id}-{index + 1}"
+            seen.add(sub_id)
+            order.append(sub_id)
+            try:
+                prepared.append(prepare(Path(upload), Path(tmp) / f"s{index}",
+                                        assignment.config.modules,
+                                        assignment.support_files(), sub_id=sub_id))
+            except IntakeError as e:
+                results[sub_id] = intake_failure(assignment.name, sub_id, str(e),
+                                                 sandbox.name if sandbox else backend)
+                if on_result:
+                    on_result(results[sub_id])
+        jobs = default_jobs(len(prepared)) if jobs == 0 else max(1, jobs)
+        if sandbox is not None or jobs == 1 or len(prepared) < 2:
+            own = sandbox is None
+            sandbox = sandbox or make_sandbox(backend)
+            try:
+                results.update(run_session(spec, prepared, sandbox, on_result))
+            finally:
+                if own:
+                    sandbox.close()
+        else:
+            from autograder.harness.worker import run_workers
+            results.update(run_workers(spec, prepared, backend, jobs, on_result))
     return [results[s] for s in order]

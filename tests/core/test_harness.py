@@ -207,3 +207,20 @@ def test_notebook_submission_is_graded_from_its_code_cells(toy, sandbox, tmp_pat
     r = grade_uploads(toy, [path], sandbox=sandbox)[0]
     assert r.score == r.max_score, [t.output for t in r.tests]
     assert "code cells of alice.ipynb" in r.output
+
+
+def test_a_worker_pool_gives_the_same_results(toy, tmp_path):
+    ref = (toy.solution_dir / "toy.py").read_text()
+    sources = {"ref": ref, "wrong": ref.replace("return x * k", "return x + k"),
+               "crash": ref.replace("    return x * 2, (x, lambda g: g * 2)",
+                                    "    import os\n    os._exit(3)"),
+               "stub": "def scale(*args, **kwargs):\n    raise NotImplementedError\n"}
+    paths = [write(tmp_path / "uploads" / f"{name}.py", src) for name, src in sources.items()]
+    seen = []
+    pooled = grade_uploads(toy, paths, jobs=2, on_result=lambda r: seen.append(r.submission))
+    single = grade_uploads(toy, paths, jobs=1)
+    assert [r.submission for r in pooled] == list(sources)  # in upload order
+    assert sorted(seen) == sorted(sources)
+    for a, b in zip(pooled, single):
+        assert a.score == b.score
+        assert [(t.name, t.outcome) for t in a.tests] == [(t.name, t.outcome) for t in b.tests]
