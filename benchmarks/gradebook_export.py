@@ -62,7 +62,7 @@ def fill(gb: Gradebook, students: int, seed: int = 7) -> None:
     gb.sync_assignments(course)
     gb.import_roster([RosterRow(i + 2, f"s{i:05d}", f"Student {i}", f"s{i:05d}@uni.edu",
                                 f"S{i % 8}") for i in range(students)])
-    with gb._sessions.begin() as s:
+    with gb._tx() as s:
         sids = dict(s.execute(sa.select(m.Student.student_id, m.Student.id)).all())
         aids = {a.name: (a.id, a.due) for a in s.scalars(sa.select(m.Assignment))}
         subs, runs = [], []

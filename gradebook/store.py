@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,38 +49,56 @@ def database_url(course_root: Path | None, db: str | None = None) -> str:
     return f"sqlite:///{root / DEFAULT_FILE}"
 
 
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+def make_engine(url: str, *, for_writes: bool = False) -> Engine:
+    """An engine for ``url``. On SQLite, ``for_writes`` gives one whose transactions take the
+    write lock when they begin (BEGIN IMMEDIATE): the driver otherwise starts a transaction at
+    its first write, and a transaction that read first then fails at once with "database is
+    locked" when another process wrote meanwhile, instead of waiting its turn. Its DDL is
+    transactional too, so a migration is all or nothing."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    in_memory = ":memory:" in url or url in ("sqlite://", "sqlite:///")
+    connect_args: dict[str, Any] = {"timeout": 60}
+    if for_writes:
+        connect_args["isolation_level"] = None
+    engine = sa.create_engine(url, connect_args=connect_args)
 
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys = ON")
-            if ":memory:" not in url and url != "sqlite://":
-                cur.execute("PRAGMA journal_mode = WAL")
-                # FULL: a committed transaction survives a power cut, not only a process crash.
-                cur.execute("PRAGMA synchronous = FULL")
-            cur.close()
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys = ON")
+        if not in_memory:
+            cur.execute("PRAGMA journal_mode = WAL")
+            # FULL: a committed transaction survives a power cut, not only a process crash.
+            cur.execute("PRAGMA synchronous = FULL")
+        cur.close()
 
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    if for_writes:
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration (a no-op when it is there already)."""
-    names = set(sa.inspect(engine).get_table_names())
-    if names and "alembic_version" not in names:
-        if {"grade", "submitted_assignment"} <= names:
-            raise NotAGradebook(f"{engine.url.render_as_string(hide_password=True)} is nbgrader's "
-                                f"gradebook; keep it, and bring its scores over with "
-                                f"`autograder gradebook import-nbgrader FILE`")
-        raise NotAGradebook(f"{engine.url.render_as_string(hide_password=True)} already holds "
-                            f"tables that are not a gradebook ({', '.join(sorted(names)[:5])}); "
-                            f"point --db at an empty database or a new file")
+    """Bring the schema to the newest migration (a no-op when it is there already); ``engine``
+    should be a ``for_writes`` one, so that processes opening a new file at once migrate in turn."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two processes opening a new database at once: the second waits, then finds head.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7316001)"))
+        names = set(sa.inspect(conn).get_table_names())
+        where = engine.url.render_as_string(hide_password=True)
+        if names and "alembic_version" not in names:
+            if {"grade", "submitted_assignment"} <= names:
+                raise NotAGradebook(f"{where} is nbgrader's gradebook; keep it, and bring its "
+                                    f"scores over with `autograder gradebook import-nbgrader FILE`")
+            raise NotAGradebook(f"{where} already holds tables that are not a gradebook "
+                                f"({', '.join(sorted(names)[:5])}); point --db at an empty "
+                                f"database or a new file")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -130,34 +149,45 @@ class Gradebook:
     """The records of one course. Open with :meth:`open`; use as a context manager or call
     :meth:`close`."""
 
-    def __init__(self, engine: Engine, config: CourseConfig) -> None:
+    def __init__(self, engine: Engine, config: CourseConfig, write_engine: Engine | None = None) -> None:
         self.engine = engine
         self.config = config
+        self._write_engine = write_engine or engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        with self._tx() as s:
-            course = s.scalar(sa.select(m.Course).where(m.Course.name == config.name))
-            if course is None:
-                course = m.Course(name=config.name, timezone=config.timezone)
-                s.add(course)
-                s.flush()
-            elif course.timezone != config.timezone:
-                course.timezone = config.timezone
-            self.course_id = course.id
+        self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
+        for _ in range(3):
+            try:
+                with self._tx() as s:
+                    course = s.scalar(sa.select(m.Course).where(m.Course.name == config.name))
+                    if course is None:
+                        course = m.Course(name=config.name, timezone=config.timezone)
+                        s.add(course)
+                        s.flush()
+                    elif course.timezone != config.timezone:
+                        course.timezone = config.timezone
+                    self.course_id = course.id
+                    return
+            except IntegrityError:
+                continue  # another process created the course row first: read it
+        raise GradebookError(f"could not create or read course {config.name!r}; retry")
 
     @classmethod
     def open(cls, url: str, config: CourseConfig | None = None) -> Gradebook:
         """Open (creating or upgrading as needed) the gradebook at ``url``: ``sqlite:///path``
         or ``postgresql+psycopg://user:pass@host/db``."""
         engine = make_engine(url)
+        writes = make_engine(url, for_writes=True) if engine.dialect.name == "sqlite" else engine
         try:
-            upgrade(engine)
+            upgrade(writes)
         except Exception:
             engine.dispose()
+            writes.dispose()
             raise
-        return cls(engine, config or CourseConfig())
+        return cls(engine, config or CourseConfig(), writes)
 
     def close(self) -> None:
         self.engine.dispose()
+        self._write_engine.dispose()
 
     def __enter__(self) -> Gradebook:
         return self
@@ -167,7 +197,7 @@ class Gradebook:
 
     def _tx(self) -> Any:
         """A session in a transaction: commits on success, rolls back on any exception."""
-        return self._sessions.begin()
+        return self._writes.begin()
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert(table) if self.engine.dialect.name == "postgresql"
@@ -175,9 +205,10 @@ class Gradebook:
 
     # -- lookups --------------------------------------------------------------------------------
 
-    def _student(self, s: Session, student_id: str) -> m.Student:
-        row = s.scalar(sa.select(m.Student).where(m.Student.course_id == self.course_id,
-                                                  m.Student.student_id == student_id))
+    def _student(self, s: Session, student_id: str, lock: bool = False) -> m.Student:
+        query = sa.select(m.Student).where(m.Student.course_id == self.course_id,
+                                           m.Student.student_id == student_id)
+        row = s.scalar(query.with_for_update() if lock else query)
         if row is None:
             raise UnknownStudent(f"student {student_id!r} is not in the roster; add them with "
                                  f"`autograder gradebook roster import FILE.csv`")
@@ -345,10 +376,11 @@ class Gradebook:
         digest = content_hash(files) if files is not None else str(files_or_hash)
         if not digest:
             raise ValueError("empty content hash; pass the submitted files or their hash")
-        for _ in range(5):
+        for retry in range(10):
             try:
                 with self._tx() as s:
-                    st = self._student(s, student)
+                    # Lock the student's row (PostgreSQL): their submissions get numbers in turn.
+                    st = self._student(s, student, lock=True)
                     asg = self._assignment(s, assignment)
                     same = s.scalar(sa.select(m.Submission).where(
                         m.Submission.student_pk == st.id, m.Submission.assignment_pk == asg.id,
@@ -369,7 +401,8 @@ class Gradebook:
                     s.flush()
                     return sub
             except IntegrityError:
-                continue  # another writer took this attempt number: read again and retry
+                # Another writer took this attempt number (SQLite): read again and retry.
+                time.sleep(0.01 * (retry + 1))
         raise GradebookError(f"could not record a submission of {student} for {assignment}: "
                              f"the attempt number kept being taken by concurrent writers; retry")
 
@@ -576,8 +609,9 @@ class Gradebook:
         if only is not None:
             with self._sessions() as s:
                 self._student(s, only)
+        moment = as_course_time(as_of, self.config.zone) if as_of else m.utcnow()
         return grade_all(self.records(include_dropped, only), self.specs(), self.config,
-                         as_of or m.utcnow(), allocation)
+                         moment, allocation)
 
     def test_records(self) -> Iterator[TestRecord]:
         """Per-test results of the newest run of each active student's latest graded

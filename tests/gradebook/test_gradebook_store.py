@@ -243,11 +243,11 @@ def test_the_migrations_downgrade_and_upgrade_again(db_url, course_dir):
     with Gradebook.open(db_url, load_course(course_dir)) as gb:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        with gb.engine.begin() as conn:
+        with gb._write_engine.begin() as conn:  # transactional DDL on SQLite too
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "base")
         assert "students" not in sa.inspect(gb.engine).get_table_names()
-        upgrade(gb.engine)
+        upgrade(gb._write_engine)
         assert "students" in sa.inspect(gb.engine).get_table_names()
 
 
@@ -304,3 +304,19 @@ def test_a_crash_in_the_middle_of_an_import_stores_nothing_of_it(gb):
     with pytest.raises(RuntimeError, match="simulated crash"):
         gb.import_roster(rows)
     assert [s.student_id for s in gb.students()] == ["s1", "s2", "s3"]
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(db_url, course_dir):
+    import subprocess
+    import sys
+
+    script = ("import sys; from autograder.config import load_course; "
+              "from gradebook.store import Gradebook; "
+              "gb = Gradebook.open(sys.argv[1], load_course(sys.argv[2])); print(gb.course_id)")
+    root = Path(__file__).resolve().parents[2]
+    procs = [subprocess.Popen([sys.executable, "-c", script, db_url, str(course_dir)], cwd=root,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err for _, err in outs]
+    assert len({out.strip() for out, _ in outs}) == 1
