@@ -206,16 +206,16 @@ def test_forward_does_not_modify_x(student, rng):
 
 @pytest.mark.points(1)
 def test_forward_invalid_mode_raises_value_error(student, rng):
-    """N=4, D=3, mode 'eval' and mode 'Train': both raise ValueError."""
+    """N=4, D=3, mode 'eval' and mode 'inference': both raise ValueError."""
     x = _features(rng, 4, 3)
-    for mode in ("eval", "Train"):
+    for mode in ("eval", "inference"):
         try:
             student.batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": mode})
         except ValueError:
             continue
         raise AssertionError(
             f"batchnorm_forward accepted bn_param['mode'] = {mode!r} without raising "
-            f"ValueError: anything but 'train' and 'test' (case matters) is the caller's "
+            f"ValueError: anything but 'train' and 'test' is the caller's "
             f"mistake, so raise ValueError naming the mode instead of running either branch")
 
 
