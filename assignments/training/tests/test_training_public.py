@@ -1,0 +1,187 @@
+"""Public checks for the training assignment: run them with `autograder check` in the release
+folder. They test your code against itself and against values worked out here (a model with
+known weights, a short training run on a validation split of the digits); the grader also runs
+hidden tests on its own held-out images, so passing these is necessary but not sufficient.
+
+Sizes: the learning check trains build_model() for 20 epochs on 1,000 of the digit images
+(Adam, lr 1e-3, batches of 32; about half a second for a small MLP) and measures the accuracy
+on 437 others; everything else uses a few hundred images at most.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from autograder.checks import assert_accuracy, assert_close, assert_shape
+from autograder.harness.remote import ImportFailed
+
+VALIDATION_SEED = 7
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    return x, y
+
+
+def _support(submission):
+    """training_support.py in the student process; when it is missing there (the grader always
+    provides it), the same helpers built from torch directly, see _TorchHelpers."""
+    support = submission.module("training_support")
+    try:
+        support.default_device()
+    except ImportFailed:
+        return _TorchHelpers(submission)
+    return support
+
+
+class _TorchHelpers:
+    """What these public tests need from training_support, made from torch's own classes in
+    the student process: the fallback for a folder without training_support.py (then the
+    optimizers are torch.optim's own, whose first use in a process takes a few seconds)."""
+
+    def __init__(self, submission):
+        self._torch = submission.module("torch")
+        self._nn = submission.module("torch.nn")
+        self._data = submission.module("torch.utils.data")
+        self._optim = submission.module("torch.optim")
+        self._builtins = submission.module("builtins")
+
+    def default_device(self):
+        return "cpu"
+
+    def seed(self, value):
+        self._torch.manual_seed(int(value))
+
+    def is_module(self, value):
+        return self._builtins.isinstance(value, self._nn.Module.get())
+
+    def parameters(self, model):
+        return [np.asarray(p) for p in self._builtins.list(model.parameters())]
+
+    def count_parameters(self, model):
+        return int(sum(p.size for p in self.parameters(model)))
+
+    def predict(self, model, x, device="cpu"):
+        model.eval()
+        out = model(torch.as_tensor(np.asarray(x), dtype=torch.float32))
+        model.train()
+        return np.asarray(out)
+
+    def make_optimizer(self, model, name="adam", lr=1e-3):
+        make = self._optim.Adam if name == "adam" else self._optim.SGD
+        return make(model.parameters(), lr=lr)
+
+    def make_loader(self, x, y, batch_size, shuffle=False, seed=0):
+        dataset = self._data.TensorDataset(torch.as_tensor(np.asarray(x), dtype=torch.float32),
+                                           torch.as_tensor(np.asarray(y), dtype=torch.int64))
+        generator = self._torch.Generator().manual_seed(int(seed)) if shuffle else None
+        return self._data.DataLoader(dataset, batch_size=int(batch_size), shuffle=shuffle,
+                                     generator=generator)
+
+    def make_linear(self, weight, bias):
+        linear = self._nn.Linear(weight.shape[1], weight.shape[0])
+        linear.load_state_dict({"weight": torch.from_numpy(weight),
+                                "bias": torch.from_numpy(bias)})
+        return linear
+
+
+@pytest.mark.points(1)
+def test_build_model_maps_64_features_to_10_logits(submission, student):
+    support = _support(submission)
+    x, _ = _digits()
+    model = student.build_model()
+    if not support.is_module(model):
+        raise AssertionError(f"build_model() returned {model!r}; it should return a "
+                             f"torch.nn.Module")
+    out = support.predict(model, x[:5], "cpu")
+    assert_shape(out, (5, 10), name="build_model()(x) for x of shape (5, 64)")
+    n = support.count_parameters(model)
+    if not 0 < n <= 1_000_000:
+        raise AssertionError(f"build_model() has {n} trainable parameters: a small MLP "
+                             f"(a few thousand to a hundred thousand) is enough and trains in "
+                             f"the time budget")
+
+
+@pytest.mark.points(1)
+def test_train_returns_one_float_per_epoch(submission, student):
+    support = _support(submission)
+    x, y = _digits()
+    support.seed(0)
+    model = student.build_model()
+    optimizer = support.make_optimizer(model, "adam", lr=1e-3)
+    loader = support.make_loader(x[:256], y[:256], 32, shuffle=True, seed=0)
+    losses = student.train(model, loader, optimizer, 3, "cpu")
+    if not isinstance(losses, (list, tuple)) or len(losses) != 3:
+        raise AssertionError(f"train(..., epochs=3, ...) returned {losses!r}; it should return "
+                             f"a list of 3 floats, the mean loss of each epoch")
+    for i, value in enumerate(losses):
+        if type(value) is not float:
+            raise AssertionError(f"epoch loss {i} is a {type(value).__name__}, not a Python "
+                                 f"float: add loss.item() to the running sum, not loss")
+        if not np.isfinite(value) or value <= 0:
+            raise AssertionError(f"epoch loss {i} is {value}: a cross-entropy loss is a "
+                                 f"positive finite number")
+    # A fresh 10-class classifier starts near log(10) = 2.30 per example.
+    if not 0.5 < losses[0] < 5.0:
+        raise AssertionError(f"the first epoch's mean loss is {losses[0]:.4g}; a fresh model "
+                             f"on 10 classes starts near log(10) = 2.30. Is it the mean loss "
+                             f"per example (not the sum over batches)?")
+
+
+@pytest.mark.points(1)
+def test_train_changes_the_parameters(submission, student):
+    support = _support(submission)
+    x, y = _digits()
+    support.seed(0)
+    model = student.build_model()
+    before = support.parameters(model)
+    optimizer = support.make_optimizer(model, "sgd", lr=0.1)
+    loader = support.make_loader(x[:128], y[:128], 32)
+    student.train(model, loader, optimizer, 1, "cpu")
+    after = support.parameters(model)
+    changed = sum(not np.array_equal(a, b) for a, b in zip(before, after))
+    if changed == 0:
+        raise AssertionError("no parameter changed during training: call loss.backward() and "
+                             "then optimizer.step() for every batch")
+
+
+@pytest.mark.points(1)
+def test_evaluate_on_known_predictions(submission, student, rng):
+    # A linear model with known weights: its predictions are computed here, so the labels can
+    # be chosen to make the accuracy exactly 1, then exactly 0.
+    support = _support(submission)
+    x, _ = _digits()
+    x = x[:90]
+    weight = (rng.normal(size=(10, 64)) * 0.5).astype(np.float32)
+    bias = np.zeros(10, dtype=np.float32)
+    with torch.no_grad():
+        pred = (torch.from_numpy(x) @ torch.from_numpy(weight).T).argmax(dim=1).numpy()
+    model = support.make_linear(weight, bias)
+    right = student.evaluate(model, support.make_loader(x, pred, 32), "cpu")
+    assert_close(right, 1.0, name="accuracy when every label is the model's prediction",
+                 hint="the prediction is logits.argmax(dim=1); the accuracy is correct / total")
+    wrong = student.evaluate(model, support.make_loader(x, (pred + 1) % 10, 32), "cpu")
+    assert_close(wrong, 0.0, name="accuracy when no label is the model's prediction",
+                 hint="count the examples whose argmax equals the label")
+
+
+@pytest.mark.points(2)
+@pytest.mark.time_limit(120)
+def test_learns_digits_on_a_validation_split(submission, student):
+    # Train on 1,000 images, measure the accuracy on 437 others here (not with your evaluate).
+    support = _support(submission)
+    x, y = _digits()
+    order = np.random.default_rng(VALIDATION_SEED).permutation(len(y))
+    train, valid = order[:1000], order[1000:1437]
+    support.seed(0)
+    model = student.build_model()
+    optimizer = support.make_optimizer(model, "adam", lr=1e-3)
+    loader = support.make_loader(x[train], y[train], 32, shuffle=True, seed=0)
+    device = support.default_device()
+    student.train(model, loader, optimizer, 20, device)
+    logits = support.predict(model, x[valid], device)
+    assert_accuracy(logits, y[valid], 0.93, name="validation accuracy after 20 epochs")
