@@ -141,7 +141,8 @@ class CourseConfig(BaseModel):
     timezone: str = "UTC"
     slack: Slack = Slack()
     grading: GradingDefaults = GradingDefaults()
-    # The marking scheme; weights need not add up to 100 (they are used as proportions).
+    # The marking scheme; weights need not add up to 100 (they are used as proportions). A
+    # course.toml that writes [categories.*] replaces the defaults: it lists every category.
     categories: dict[str, Category] = Field(default_factory=_default_categories)
     # Letter -> lowest percentage that earns it; the lowest entry must be 0.
     letters: dict[str, float] = Field(default_factory=_default_letters)
