@@ -73,6 +73,8 @@ class Attempt:
     max_score: float
     manual: bool = False
     chosen: bool = False
+    # Recorded but not graded yet: listed in the explanation, never counted.
+    pending: bool = False
 
     @property
     def fraction(self) -> float:
@@ -252,6 +254,11 @@ def evaluate_assessment(spec: AssessmentSpec, attempts: Sequence[Attempt],
         lines.append(f"  {_article(spec.kind)} {spec.kind} takes no slack days and closes at the due time"
                      + (f" plus the {fmt_span(grace)} grace period" if grace else ""))
 
+    for a in attempts:
+        if a.pending:
+            lines.append(f"  {a.label} submitted {fmt_time(a.submitted_at, zone)}: not graded "
+                         f"yet, not counted")
+    attempts = [a for a in attempts if not a.pending]
     manual = [a for a in attempts if a.manual]
     if manual:
         candidates = manual[-1:]

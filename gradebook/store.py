@@ -563,8 +563,8 @@ class Gradebook:
 
     def records(self, include_dropped: bool = False,
                 only: str | None = None) -> list[StudentRecords]:
-        """Every student's attempts and extensions, as the policy functions take them. Only
-        submissions with a recorded result are attempts; the newest run of each counts."""
+        """Every student's attempts and extensions, as the policy functions take them. The newest
+        run of a graded submission counts; a submission without a result yet is ``pending``."""
         with self._sessions() as s:
             q = sa.select(m.Student).where(m.Student.course_id == self.course_id)
             if only is not None:
@@ -591,6 +591,13 @@ class Gradebook:
                 for spk, apk, attempt, at, chosen, score, max_score in s.execute(q):
                     attempts[spk][names[apk]].append(Attempt(
                         f"submission {attempt}", at, score, max_score, chosen=chosen))
+                graded = sa.select(m.GradingRun.submission_id).where(m.GradingRun.status == "graded")
+                for spk, apk, attempt, at in s.execute(
+                        sa.select(m.Submission.student_pk, m.Submission.assignment_pk,
+                                  m.Submission.attempt, m.Submission.submitted_at)
+                        .where(m.Submission.student_pk.in_(chunk), m.Submission.id.not_in(graded))):
+                    attempts[spk][names[apk]].append(Attempt(
+                        f"submission {attempt}", at, 0.0, 0.0, pending=True))
                 for ms in s.scalars(sa.select(m.ManualScore).where(m.ManualScore.student_pk.in_(chunk))):
                     label = f"manual score ({Path(ms.source).name})" if ms.source else "manual score"
                     attempts[ms.student_pk][names[ms.assignment_pk]].append(Attempt(

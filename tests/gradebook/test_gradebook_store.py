@@ -320,3 +320,12 @@ def test_processes_opening_a_new_database_at_once_all_succeed(db_url, course_dir
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [err for _, err in outs]
     assert len({out.strip() for out, _ in outs}) == 1
+
+
+def test_a_submission_not_graded_yet_is_listed_but_not_counted(gb):
+    first = gb.record_submission("s1", "hw1", "h1", at("2026-09-17T10:00"))
+    gb.record_result(first.id, result(), "run-1")
+    gb.record_submission("s1", "hw1", "h2", at("2026-09-18T10:00"))  # the grader has not run yet
+    g = gb.grades(AS_OF, only="s1")[0]
+    assert g.assessment("hw1").points == 10
+    assert any("submission 2 submitted 2026-09-18 10:00 EDT: not graded yet" in line for line in g.lines)
