@@ -28,7 +28,7 @@ import socket
 import sys
 import traceback
 
-from autograder.sandbox import confine
+from autograder.sandbox import confine, seccomp
 
 
 def _write_json(fd: int, obj: dict) -> None:
@@ -52,6 +52,9 @@ def _runner(plan: confine.Plan, proto_r: int, proto_w: int, workdir: str, is_roo
             confine.drop_privileges(plan.uid)
         if not confine.no_new_privs():
             degraded.append("no_new_privs could not be set")
+        problem = seccomp.install()
+        if problem:
+            degraded.append(problem)
         confine.clean_environment(workdir)
         sys.path[:] = [p for p in sys.path if p and os.path.isdir(p)]  # what exists in the root
         from autograder.runner import serve
