@@ -49,6 +49,10 @@ def database_url(course_root: Path | None, db: str | None = None) -> str:
     return f"sqlite:///{root / DEFAULT_FILE}"
 
 
+def _in_memory(url: str) -> bool:
+    return ":memory:" in url or url in ("sqlite://", "sqlite:///")
+
+
 def make_engine(url: str, *, for_writes: bool = False) -> Engine:
     """An engine for ``url``. On SQLite, ``for_writes`` gives one whose transactions take the
     write lock when they begin (BEGIN IMMEDIATE): the driver otherwise starts a transaction at
@@ -57,11 +61,15 @@ def make_engine(url: str, *, for_writes: bool = False) -> Engine:
     transactional too, so a migration is all or nothing."""
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_pre_ping=True)
-    in_memory = ":memory:" in url or url in ("sqlite://", "sqlite:///")
+    in_memory = _in_memory(url)
     connect_args: dict[str, Any] = {"timeout": 60}
     if for_writes:
         connect_args["isolation_level"] = None
-    engine = sa.create_engine(url, connect_args=connect_args)
+    if in_memory:  # one connection for everything, or each would see its own empty database
+        connect_args["check_same_thread"] = False
+        engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.StaticPool)
+    else:
+        engine = sa.create_engine(url, connect_args=connect_args)
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -175,8 +183,10 @@ class Gradebook:
     def open(cls, url: str, config: CourseConfig | None = None) -> Gradebook:
         """Open (creating or upgrading as needed) the gradebook at ``url``: ``sqlite:///path``
         or ``postgresql+psycopg://user:pass@host/db``."""
-        engine = make_engine(url)
-        writes = make_engine(url, for_writes=True) if engine.dialect.name == "sqlite" else engine
+        if url.startswith("sqlite") and not _in_memory(url):
+            engine, writes = make_engine(url), make_engine(url, for_writes=True)
+        else:
+            engine = writes = make_engine(url, for_writes=True)
         try:
             upgrade(writes)
         except Exception:

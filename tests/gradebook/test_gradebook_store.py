@@ -329,3 +329,16 @@ def test_a_submission_not_graded_yet_is_listed_but_not_counted(gb):
     g = gb.grades(AS_OF, only="s1")[0]
     assert g.assessment("hw1").points == 10
     assert any("submission 2 submitted 2026-09-18 10:00 EDT: not graded yet" in line for line in g.lines)
+
+
+def test_an_in_memory_gradebook_works(course_dir):
+    from gradebook.csvfiles import parse_roster
+
+    with Gradebook.open("sqlite://", load_course(course_dir)) as book:
+        book.sync_assignments(course_dir)
+        roster = course_dir / "r.csv"
+        roster.write_text("id,name,email\ns1,Ada,ada@uni.edu\n")
+        book.import_roster(parse_roster(roster))
+        sub = book.record_submission("s1", "hw1", "h", at("2026-09-18T10:00"))
+        book.record_result(sub.id, result(), "r")
+        assert book.grades(AS_OF)[0].assessment("hw1").points == 10
