@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-__all__ = ["default_device", "seed", "make_loader", "make_optimizer", "SGD", "Adam", "spy_optimizer",
-           "make_mlp", "make_linear", "probe", "predict", "parameters", "set_training",
-           "count_parameters", "is_module", "LossRecorder", "EventLog"]
+__all__ = ["default_device", "seed", "make_loader", "make_optimizer", "SGD", "Adam",
+           "spy_optimizer", "make_mlp", "make_linear", "probe", "predict", "parameters",
+           "set_training", "count_parameters", "is_module", "LossRecorder", "EventLog"]
 
 
 def default_device():
@@ -314,37 +314,42 @@ def is_module(value):
 
 
 class LossRecorder:
-    """Records the inputs that reach ``torch.nn.functional.cross_entropy``
-    (``nn.CrossEntropyLoss`` calls it) while installed.
+    """Records the first argument (the scores) of every cross-entropy computed while installed:
+    ``nn.CrossEntropyLoss`` and ``torch.nn.functional.cross_entropy``, however imported.
 
-    ``install()`` / ``uninstall()``; ``inputs()`` gives the recorded first arguments (the
-    logits) as numpy arrays.
+    ``install()`` / ``uninstall()``; ``inputs()`` gives the recorded scores as numpy arrays.
     """
 
     def __init__(self):
         self._inputs = []
+        self._target = None
         self._original = None
 
     def install(self):
-        import torch.nn.functional as F
         if self._original is not None:
             return None
-        self._original = original = F.cross_entropy
+        # Both nn.CrossEntropyLoss and F.cross_entropy end in this one function; patching it
+        # sees every route (F.cross_entropy looks it up at each call).
+        import torch.nn.functional as F
+        target = torch._C._nn if hasattr(torch._C._nn, "cross_entropy_loss") else F
+        name = "cross_entropy_loss" if target is torch._C._nn else "cross_entropy"
+        original = getattr(target, name)
         recorded = self._inputs
 
-        def cross_entropy(input, *args, **kwargs):
+        def recording(input, *args, **kwargs):
             recorded.append(input.detach().float().cpu().numpy().copy())
             return original(input, *args, **kwargs)
 
-        F.cross_entropy = cross_entropy
+        setattr(target, name, recording)
+        self._target, self._name, self._original = target, name, original
         return None
 
     def uninstall(self):
-        import torch.nn.functional as F
         if self._original is not None:
-            F.cross_entropy = self._original
+            setattr(self._target, self._name, self._original)
             self._original = None
         return None
 
     def inputs(self):
+        """The recorded scores, one (N, C) array per call."""
         return list(self._inputs)
