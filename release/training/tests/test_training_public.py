@@ -119,7 +119,7 @@ def test_train_returns_one_float_per_epoch(submission, student):
         raise AssertionError(f"train(..., epochs=3, ...) returned {losses!r}; it should return "
                              f"a list of 3 floats, the mean loss of each epoch")
     for i, value in enumerate(losses):
-        if type(value) is not float:
+        if not (type(value) is float or isinstance(value, np.floating)):
             raise AssertionError(f"epoch loss {i} is a {type(value).__name__}, not a Python "
                                  f"float: add loss.item() to the running sum, not loss")
         if not np.isfinite(value) or value <= 0:

@@ -81,10 +81,6 @@ def _fresh_cache():
     _FULL_RUNS.clear()
 
 
-class _Budget(AssertionError):
-    pass
-
-
 def _support(submission):
     return submission.module("training_support")
 
@@ -92,7 +88,9 @@ def _support(submission):
 def _full_run(submission, student):
     """Train build_model() on the digits under the budget; the result is cached per submission.
 
-    Returns dict(losses, accuracy, elapsed, epochs_done, logits).
+    Returns dict(losses, elapsed, epochs_done, logits). A failure is cached too: a student
+    error is raised again as it was; a timeout or crash becomes a plain failure of the later
+    tests (their own time limit was not the one that ran out).
     """
     cached = _FULL_RUNS.get(submission.id)
     if isinstance(cached, BaseException):
@@ -304,6 +302,12 @@ def _student_replay(submission, student, x, y, weights, orders, probe=False, eva
     return losses, support.parameters(model), log.get(), records
 
 
+def _is_number(value):
+    """A Python float or a numpy floating scalar (np.mean of floats gives one): no tensor,
+    no array, no graph."""
+    return type(value) is float or isinstance(value, np.floating)
+
+
 def _assert_weights(actual, expected, hint):
     if not isinstance(actual, list) or len(actual) != len(expected):
         raise AssertionError("the model's parameters could not be read back")
@@ -353,7 +357,7 @@ def test_train_returns_python_floats(submission, student, reference, rng):
     expected, _ = _expected(reference, x, y, weights, orders)
     losses, _, _, _ = _student_replay(submission, student, x, y, weights, orders)
     if isinstance(losses, (list, tuple)):
-        wrong = [type(v).__name__ for v in losses if type(v) is not float]
+        wrong = [type(v).__name__ for v in losses if not _is_number(v)]
         if wrong:
             what = "tensor" if any(isinstance(v, torch.Tensor) for v in losses) else wrong[0]
             raise AssertionError(
@@ -571,7 +575,7 @@ def test_evaluate_accuracy_matches(submission, student, rng):
 def test_evaluate_returns_python_float(submission, student, rng):
     """evaluate() returns a Python float (not a tensor), with the right value."""
     acc, expected, _ = _student_evaluate(submission, student, rng)
-    if type(acc) is not float:
+    if not _is_number(acc):
         what = "a tensor" if isinstance(acc, torch.Tensor) else f"a {type(acc).__name__}"
         raise AssertionError(f"evaluate(...) returned {what}, not a Python float: count the "
                              f"correct predictions with (pred == y).sum().item() and divide "
