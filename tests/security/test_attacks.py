@@ -1,4 +1,5 @@
-"""Attacks on the trust boundary, each a real submission graded for real by the process sandbox.
+"""Attacks on the trust boundary, each a real submission graded for real by each sandbox
+backend (``process``, and ``docker`` where a docker engine and the grading image are present).
 
 For every attack: its score is what its honest work earns (0 for a wrong or absent
 implementation, full marks for a correct one that also tries something), the grader survives,
@@ -21,6 +22,7 @@ from autograder.course import Course
 from autograder.harness.grader import grade_uploads
 from gradebook.results import GradingResult
 from tests.conftest import as_root, write
+from tests.support.services import need
 
 pytestmark = pytest.mark.skipif(not as_root(), reason="the full process sandbox needs root")
 
@@ -281,8 +283,21 @@ def listener():
 UID_BASE = 63000 + (os.getpid() % 400) * 2
 
 
+@pytest.fixture(scope="module", params=["process", "docker"])
+def backend(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def attack_sandbox():
+def attack_sandbox(backend):
+    if backend == "docker":
+        from autograder.sandbox.docker import DockerSandbox, docker_status
+
+        status = docker_status()
+        need("docker", status is None, status or "")
+        with DockerSandbox(uid_base=UID_BASE) as sb:
+            yield sb
+        return
     from autograder.sandbox.process import ProcessSandbox
 
     with ProcessSandbox(uid_base=UID_BASE) as sb:
@@ -328,7 +343,7 @@ def test_attack_earns_exactly_its_honest_work(graded, name):
                                           for t in r.tests)
 
 
-def test_no_secret_reaches_the_student(graded):
+def test_no_secret_reaches_the_student(graded, backend):
     results, _, _ = graded
     for r in results.values():
         text = r.output + "".join(t.output for t in r.tests)
@@ -337,7 +352,10 @@ def test_no_secret_reaches_the_student(graded):
     snoop = "\n".join(t.output for t in results["read_secrets"].tests)
     assert "cannot read" in snoop
     found = [line.split()[1] for line in snoop.splitlines() if line.startswith("FOUND ")]
-    assert set(found) <= {"/submission/toy.py"}, found  # only its own file is there
+    own = {"/submission/toy.py"}
+    if backend == "docker":  # the read-only mount its copy in /submission was made from
+        own.add("/ag/files/toy.py")
+    assert set(found) <= own, found  # only its own file is there
 
 
 def test_feedback_says_what_happened(graded):

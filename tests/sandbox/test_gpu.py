@@ -1,0 +1,143 @@
+"""GPU device requests and the one-job-per-device allocator (no GPU needed)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import pytest
+
+from autograder.sandbox.base import Limits
+from autograder.sandbox.docker import RunSpec, run_command
+from autograder.sandbox.gpu import (GpuAllocator, GpuUnavailable, detect_gpus, gpu_flags,
+                                    parse_nvidia_smi, request_gpu)
+
+SMI = """\
+GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-11111111-2222-3333-4444-555555555555)
+GPU 1: NVIDIA A100-SXM4-40GB (UUID: GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee)
+  MIG 3g.20gb     Device  0: (UUID: MIG-0f0e0d0c-0b0a-0908-0706-050403020100)
+  MIG 3g.20gb     Device  1: (UUID: MIG-10111213-1415-1617-1819-1a1b1c1d1e1f)
+"""
+
+
+def test_nvidia_smi_gives_whole_gpus_and_mig_slices_instead_of_their_parent():
+    assert parse_nvidia_smi(SMI) == [
+        "GPU-11111111-2222-3333-4444-555555555555",
+        "MIG-0f0e0d0c-0b0a-0908-0706-050403020100",
+        "MIG-10111213-1415-1617-1819-1a1b1c1d1e1f",
+    ]
+    assert parse_nvidia_smi("") == []
+    assert parse_nvidia_smi("No devices were found\n") == []
+
+
+def test_configured_gpus_win_over_detection(tmp_path):
+    assert detect_gpus({"AUTOGRADER_GPUS": "0, 2"}) == ["0", "2"]
+    assert detect_gpus({"AUTOGRADER_GPUS": ""}) == []
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\ncat <<'X'\n" + SMI + "X\n")
+    fake.chmod(0o755)
+    assert len(detect_gpus({}, nvidia_smi=str(fake))) == 3
+    with pytest.raises(ValueError, match="not a GPU id"):
+        detect_gpus({"AUTOGRADER_GPUS": "all"})
+
+
+@pytest.mark.parametrize("device", ["0", "3", "GPU-11111111-2222-3333-4444-555555555555",
+                                    "MIG-0f0e0d0c-0b0a-0908-0706-050403020100"])
+def test_a_request_names_exactly_one_device(device):
+    assert gpu_flags(device) == ["--gpus", f"device={device}"]
+    assert gpu_flags(None) == []
+
+
+@pytest.mark.parametrize("bad", ["all", "0,1", "device=0", "", "count=2", "0 1"])
+def test_never_all_gpus_nor_several(bad):
+    with pytest.raises(ValueError):
+        gpu_flags(bad)
+
+
+def _cmd(device):
+    spec = RunSpec(name="n", image="img", limits=Limits(), uid=61000, channel_dir="/c",
+                   files_dir="/f", owner="h:1", expires=0, gpu_device=device)
+    return run_command("docker", spec)
+
+
+def test_the_container_gets_the_leased_device_and_no_address_space_limit():
+    cmd = _cmd("MIG-0f0e0d0c-0b0a-0908-0706-050403020100")
+    i = cmd.index("--gpus")
+    assert cmd[i + 1] == "device=MIG-0f0e0d0c-0b0a-0908-0706-050403020100"
+    assert cmd.count("--gpus") == 1
+    assert cmd[-2] == "0"  # CUDA maps huge address ranges: the cgroup limit alone applies
+    cpu = _cmd(None)
+    assert "--gpus" not in cpu and cpu[-2] != "0"
+
+
+def test_policies(tmp_path):
+    none = GpuAllocator([], lock_dir=tmp_path)
+    two = GpuAllocator(["0", "1"], lock_dir=tmp_path)
+    assert request_gpu("none", two) is None
+    assert request_gpu("optional", none) is None          # runs on the CPU
+    assert request_gpu("optional", None) is None
+    with pytest.raises(GpuUnavailable, match="requires a GPU.*has none"):
+        request_gpu("required", none)
+    with pytest.raises(GpuUnavailable, match="requires a GPU"):
+        request_gpu("required", None)
+    a = request_gpu("required", two)
+    b = request_gpu("optional", two)
+    assert {a.device, b.device} == {"0", "1"}
+    with pytest.raises(GpuUnavailable, match="busy"):
+        request_gpu("required", two)
+    assert request_gpu("optional", two) is None           # all busy: the CPU
+    a.release()
+    c = request_gpu("required", two)
+    assert c.device == a.device
+    with pytest.raises(ValueError):
+        request_gpu("sometimes", two)
+
+
+def test_at_most_one_job_per_device_across_threads(tmp_path):
+    alloc = GpuAllocator(["0", "1"], lock_dir=tmp_path)
+    holding: list[str] = []
+    peak = []
+    lock = threading.Lock()
+
+    def job():
+        lease = alloc.acquire(timeout=10)
+        assert lease is not None
+        with lock:
+            assert lease.device not in holding
+            holding.append(lease.device)
+            peak.append(len(holding))
+        threading.Event().wait(0.01)
+        with lock:
+            holding.remove(lease.device)
+        lease.release()
+
+    threads = [threading.Thread(target=job) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert max(peak) <= 2 and alloc.busy == []
+
+
+def _hold_in_child(lock_dir, ready, release):
+    lease = GpuAllocator(["0"], lock_dir=lock_dir).acquire()
+    ready.put(lease.device if lease else None)
+    release.get(timeout=30)
+
+
+def test_another_worker_process_cannot_take_a_held_device(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Queue(), ctx.Queue()
+    child = ctx.Process(target=_hold_in_child, args=(str(tmp_path), ready, release))
+    child.start()
+    try:
+        assert ready.get(timeout=30) == "0"
+        mine = GpuAllocator(["0"], lock_dir=tmp_path)
+        assert mine.acquire(timeout=0.3) is None
+        release.put(True)
+        child.join(30)
+        lease = mine.acquire(timeout=5)  # freed when the other worker let go (or died)
+        assert lease is not None and lease.device == "0"
+    finally:
+        if child.is_alive():
+            child.kill()
