@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from itertools import combinations
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autograder.config import ConfigError, CourseConfig, load_course
 from gradebook.policy import (AssessmentSpec, Attempt, StudentRecords, evaluate_assessment,
@@ -287,3 +290,38 @@ def test_the_explanation_derives_every_number():
                    "homeworks (weight 35): mean of hw1 100.00%, hw2 54.00% = 77.00%",
                    "final: (35 x 77.00) / 35 = 77.00% -> C+"):
         assert needle in text, needle
+
+
+# -- the best allocation is the optimum ---------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(budget=st.integers(0, 8),
+       late=st.lists(st.tuples(st.integers(0, 7), st.integers(0, 10), st.sampled_from([10, 20, 50])),
+                     min_size=1, max_size=7))
+def test_best_allocation_is_the_brute_force_optimum_and_never_worse(budget, late):
+    c = course(slack={"days": budget})
+    base = t("2026-09-04T23:59")
+    specs, recs = [], {}
+    for i, (days_late, score, points) in enumerate(late):
+        due = base + dt.timedelta(days=7 * i)
+        specs.append(AssessmentSpec(f"hw{i}", due=due, max_points=points))
+        at = due + dt.timedelta(days=days_late) - dt.timedelta(minutes=1) if days_late else due
+        recs[f"hw{i}"] = (Attempt("submission 1", at, min(score, points), points),)
+    student = StudentRecords("s1", attempts=recs)
+    chrono = grade_student(student, specs, c, AS_OF)
+    best = grade_student(student, specs, c, AS_OF, allocation="best")
+    assert best.slack_used <= budget and chrono.slack_used <= budget
+    assert best.final >= chrono.final - 1e-9
+    # Brute force over every affordable set of late assessments.
+    items = [(a.name, a.late_days) for a in chrono.assessments if a.late_days > 0]
+    optimum = chrono.final
+    for r in range(len(items) + 1):
+        for subset in combinations(items, r):
+            if sum(d for _, d in subset) > budget:
+                continue
+            covered = {n for n, _ in subset}
+            pts = {a.name: a.raw_points * (1 - (0.1 if a.late_days and a.name not in covered else 0))
+                   for a in chrono.assessments}
+            final = sum(100 * pts[a.name] / a.max_points for a in chrono.assessments) / len(specs)
+            optimum = max(optimum, final)
+    assert best.final == pytest.approx(optimum, abs=1e-9)
