@@ -116,6 +116,7 @@ def check(directory: Path | None) -> None:
     """Run the public tests on your work (inside your copy of an assignment's release)."""
     from rich.console import Console
 
+    from autograder.config import load_assignment
     from autograder.harness.grader import run_session, spec_for_release
     from autograder.harness.plugin import HarnessError, PreparedSubmission
     from autograder.harness.grader import make_sandbox
@@ -140,6 +141,10 @@ def check(directory: Path | None) -> None:
         for m in spec.modules:
             if (release_dir / f"{m}.py").is_file():
                 (staged / f"{m}.py").write_bytes((release_dir / f"{m}.py").read_bytes())
+        for name in load_assignment(release_dir, folder_must_match=False).support_files:
+            support = release_dir / name  # the release's copy, as grading uses the course's
+            if support.is_file():
+                (staged / support.name).write_bytes(support.read_bytes())
         prepared = PreparedSubmission(id="your work", files=staged)
         with make_sandbox("process") as sandbox:
             try:

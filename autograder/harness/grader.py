@@ -91,7 +91,10 @@ def run_session(spec: GradingSpec, submissions: Sequence[PreparedSubmission], sa
                 "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:terminal",
                 "-p", "no:logging", "-p", "no:warnings", "-p", "no:unraisableexception",
                 "-p", "no:threadexception", "-p", "no:doctest", "-p", "no:junitxml",
-                "--capture=sys", "-W", "ignore::DeprecationWarning"]
+                "--capture=sys", "-W", "ignore::DeprecationWarning",
+                # Plain asserts: a student reads the test's own message (or the failing line),
+                # not pytest's introspection dumping the values compared.
+                "--assert=plain"]
         before = set(sys.modules)
         try:
             code = pytest.main(args, plugins=[plugin, plugin_module])

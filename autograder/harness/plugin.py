@@ -433,6 +433,13 @@ def _strip_param(name: str) -> str:
     return f"{m.group(1)}[{'-'.join(ids)}]" if ids else m.group(1)
 
 
+def _failing_statement(excinfo: Any) -> str:
+    try:
+        return str(excinfo.traceback[-1].statement).strip()
+    except Exception:  # noqa: BLE001 - the source may not be available
+        return "an assertion in the test"
+
+
 def _classify(excinfo: Any, time_limit: float) -> tuple[str, str]:
     """(outcome, message for the student) of a finished test."""
     if excinfo is None:
@@ -461,8 +468,18 @@ def _classify(excinfo: Any, time_limit: float) -> tuple[str, str]:
     if isinstance(exc, (HarnessError, SandboxFailure)):
         return Outcome.GRADER_ERROR, f"The test could not run (a problem on our side, " \
                                      f"not yours): {exc}"
+    if isinstance(exc, pytest.fail.Exception):  # pytest.raises / pytest.fail in the test
+        text = str(exc).strip()
+        m = re.match(r"DID NOT RAISE (?:<class '(?:builtins\.)?([\w.]+)'>|\(?([\w., <>']+)\)?)", text)
+        if m:
+            expected = m.group(1) or m.group(2)
+            return Outcome.FAILED, f"Expected your code to raise {expected}, but it returned " \
+                                   f"normally."
+        return Outcome.FAILED, text or "a check failed"
     if isinstance(exc, AssertionError):
-        text = str(exc).strip() or "a check failed"
+        text = str(exc).strip()
+        if not text:  # a bare `assert`: show the check itself (its source), not values
+            text = f"This check failed: {_failing_statement(excinfo)}"
         return Outcome.FAILED, text
     # An exception in the test while it looked at what the student's code returned
     # (unpacking None, indexing a wrong shape): report where, in the student's terms.

@@ -128,3 +128,26 @@ def test_demo_grades_the_samples(tmp_path):
     assert scores["untouched_stub"]["score"] == 0
     assert scores["malicious"]["score"] == 0
     assert 0 < scores["buggy"]["score"] < scores["buggy"]["max_score"]
+
+
+@needs_root
+def test_check_gives_the_student_process_the_support_files(make_course, tmp_path):
+    root = make_course({
+        "assignments/toy/helpers.py": "def make_input():\n    return [1.0, 2.0]\n",
+        "solutions/toy/toy.py": "def total(xs):\n    # BEGIN SOLUTION\n    return sum(xs)\n"
+                                "    # END SOLUTION\n",
+        "assignments/toy/tests/test_public.py":
+            "def test_total(student, submission):\n"
+            "    data = submission.module('helpers').make_input()\n"
+            "    assert student.total(data) == 3.0\n",
+    })
+    toml = root / "assignments/toy/assignment.toml"
+    toml.write_text(toml.read_text().replace('modules = ["toy"]',
+                                             'modules = ["toy"]\nsupport_files = ["helpers.py"]'))
+    assert run("release", "toy", cwd=root).returncode == 0
+    mine = tmp_path / "my copy"
+    shutil.copytree(root / "release/toy", mine)
+    (mine / "toy.py").write_text("def total(xs):\n    return sum(xs)\n")
+    result = run("check", cwd=mine)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 of 1 public tests pass" in result.stdout

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from autograder.course import Course
 from autograder.harness.grader import grade_uploads
+from gradebook.results import GradingResult
 from tests.conftest import write
 
 REFERENCE = '''
@@ -224,3 +228,43 @@ def test_a_worker_pool_gives_the_same_results(toy, tmp_path):
     for a, b in zip(pooled, single):
         assert a.score == b.score
         assert [(t.name, t.outcome) for t in a.tests] == [(t.name, t.outcome) for t in b.tests]
+
+
+MESSAGE_TESTS = '''
+import pytest
+
+def test_expects_value_error(student):
+    with pytest.raises(ValueError):
+        student.check_mode("bogus")
+
+def test_bare_assert(student):
+    out = student.update.call_returning_args({"count": 4})[1][0]
+    assert out["count"] == 5
+
+def test_assert_with_message(student):
+    out = student.update.call_returning_args({"count": 4})[1][0]
+    assert out["count"] == 5, "update must add one to params['count']"
+'''
+
+
+def test_failure_messages_read_as_feedback_not_pytest_internals(make_course, sandbox, tmp_path):
+    root = make_course({"solutions/toy/toy.py": REFERENCE,
+                        "assignments/toy/tests/test_messages.py": MESSAGE_TESTS})
+    toy = Course(root).assignment("toy")
+    ref = (toy.solution_dir / "toy.py").read_text()
+    lazy = ref.replace('''    if mode not in ("train", "test"):
+        raise ValueError(f"invalid mode {mode!r}")
+''', "").replace('params["count"] = params.get("count", 0) + 1', "pass")
+    upload = write(tmp_path / "uploads" / "lazy.py", lazy)
+    # In a process of its own, as in production: the pytest running this suite rewrites the
+    # asserts of every test_*.py it sees imported, the course's tests included.
+    done = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "toy", str(upload),
+                           "--format", "json", "--course", str(root)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    graded = GradingResult.from_json(json.loads(done.stdout)[0])
+    tests = {t.name.split("::")[1]: t for t in graded.tests}
+    assert tests["test_expects_value_error"].output == (
+        "Expected your code to raise ValueError, but it returned normally.")
+    assert tests["test_bare_assert"].output == 'This check failed: assert out["count"] == 5'
+    assert tests["test_assert_with_message"].output == "update must add one to params['count']"
