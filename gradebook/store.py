@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 import sqlalchemy as sa
@@ -112,10 +112,13 @@ def upgrade(engine: Engine) -> None:
 
 
 def content_hash(files: Mapping[str, bytes]) -> str:
-    """The hash of a set of files: sha256 over their sorted paths and contents' sha256."""
+    """The hash of a set of files, computed as the grader computes it for a staged submission
+    (``autograder.submissions.content_hash``), so a result's ``content_hash`` matches."""
     h = hashlib.sha256()
-    for path in sorted(files):
-        h.update(path.encode() + b"\0" + hashlib.sha256(files[path]).hexdigest().encode() + b"\n")
+    for path in sorted(files, key=PurePosixPath):
+        h.update(str(PurePosixPath(path)).encode() + b"\0")
+        h.update(files[path])
+        h.update(b"\0")
     return h.hexdigest()
 
 

@@ -342,3 +342,15 @@ def test_an_in_memory_gradebook_works(course_dir):
         sub = book.record_submission("s1", "hw1", "h", at("2026-09-18T10:00"))
         book.record_result(sub.id, result(), "r")
         assert book.grades(AS_OF)[0].assessment("hw1").points == 10
+
+
+def test_content_hash_matches_the_graders(tmp_path):
+    from autograder.submissions import content_hash as graders_hash
+    from gradebook.store import read_files
+
+    (tmp_path / "sub" / "a-b").mkdir(parents=True)
+    (tmp_path / "sub" / "a").mkdir()
+    (tmp_path / "sub" / "a-b" / "x.py").write_bytes(b"x = 1\n")
+    (tmp_path / "sub" / "a" / "b.py").write_bytes(b"y = 2\n")
+    (tmp_path / "sub" / "softmax.py").write_bytes(b"def f(): pass\n")
+    assert content_hash(read_files(tmp_path / "sub")) == graders_hash(tmp_path / "sub")
