@@ -107,7 +107,6 @@ def measure(url: str, students: int, repeat: int, out_dir: Path) -> dict[str, fl
         grades = gb.grades(as_of)
         samples.setdefault("grades (load + policy)", []).append(time.perf_counter() - t0)
         assert len(grades) == students
-        people = {st.student_id: {"email": st.email, "section": st.section} for st in gb.students()}
         for fmt in ("csv", "canvas", "xlsx"):
             t0 = time.perf_counter()
             g = gb.grades(as_of)

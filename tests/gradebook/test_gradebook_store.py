@@ -17,7 +17,6 @@ from gradebook.results import GradingResult
 from gradebook.results import TestResult as Check
 from gradebook.store import Gradebook, content_hash, database_url
 
-from conftest import write_course
 
 UTC = dt.timezone.utc
 AS_OF = dt.datetime(2026, 12, 31, tzinfo=UTC)
