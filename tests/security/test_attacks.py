@@ -190,6 +190,26 @@ ATTACKS: dict[str, tuple[str, float]] = {
                 print("ptrace", pid, r, os.strerror(ctypes.get_errno()))
             return x @ w + b
         ''', 3),
+    "syscall_escapes": ('''
+        import ctypes, errno
+        libc = ctypes.CDLL(None, use_errno=True)
+        def affine(x, w, b):
+            attempts = {{
+                "unshare(CLONE_NEWUSER)": lambda: libc.unshare(0x10000000),
+                "clone(CLONE_NEWUSER)": lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0),
+                "mount": lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None),
+                "ptrace(TRACEME)": lambda: libc.ptrace(0, 0, 0, 0),
+                "keyctl": lambda: libc.syscall(250, 0, 0, 0),
+                "bpf": lambda: libc.syscall(321, 0, 0, 0),
+                "perf_event_open": lambda: libc.syscall(298, 0, 0, 0, 0, 0),
+                "setns": lambda: libc.syscall(308, 0, 0),
+            }}
+            for name, attempt in attempts.items():
+                result = attempt()
+                code = errno.errorcode.get(ctypes.get_errno(), "?") if result == -1 else "ALLOWED"
+                print("escape", name, code)
+            return x @ w + b
+        ''', 3),
     "fork_bomb": ('''
         import os
         def affine(x, w, b):
@@ -377,6 +397,14 @@ def test_feedback_says_what_happened(graded):
     assert "truncated" in text("output_flood") + results["output_flood"].output
     assert "network blocked" in text("network")
     assert "disk full" in text("disk_fill")
+
+
+def test_escaping_syscalls_are_refused(graded):
+    results, _, _ = graded
+    lines = [line for t in results["syscall_escapes"].tests for line in t.output.splitlines()
+             if line.startswith("escape ")]
+    assert len(lines) >= 8
+    assert all(line.endswith("EPERM") for line in lines), lines
 
 
 def test_forged_results_change_nothing(graded):
