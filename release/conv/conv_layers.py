@@ -155,7 +155,7 @@ def conv_forward_fast(x, w, b, conv_param):
     over output positions.
 
     Speed requirement: at least 10 times faster than the course's naive implementation (one
-    Python iteration per output value) on x of shape (4, 3, 32, 32), w of shape (16, 3, 5, 5),
+    Python iteration per output value) on x of shape (2, 3, 32, 32), w of shape (16, 3, 5, 5),
     stride 1, pad 2. No Python loop over n, f, i or j.
 
     Returns a tuple of:
