@@ -29,6 +29,13 @@ HINT_SHAPE = ("the output has shape (N, F, H_out, W_out) with H_out = 1 + (H + 2
               "for the width, and the stride in both")
 
 
+def _assert_shape_with_hint(value, shape, name, hint):
+    try:
+        assert_shape(value, shape, name=name)
+    except AssertionError as e:
+        raise AssertionError(f"{e}. {hint}") from None
+
+
 # ------------------------------------------------------------------------- conv forward
 
 SHAPE_CASES = [
@@ -47,9 +54,9 @@ def test_conv_forward_output_shape(student, rng, x_shape, w_shape, stride, pad):
     out, _ = student.conv_forward_naive(x, w, b, {"stride": stride, "pad": pad})
     N, _, H, W = x_shape
     F, _, HH, WW = w_shape
-    assert_shape(out, (N, F, _out_size(H, HH, pad, stride), _out_size(W, WW, pad, stride)),
-                 name=f"out (stride {stride}, pad {pad})")
-    # (the shape alone; the values are checked below and by the hidden tests)
+    _assert_shape_with_hint(
+        out, (N, F, _out_size(H, HH, pad, stride), _out_size(W, WW, pad, stride)),
+        f"out (x {x_shape}, w {w_shape}, stride {stride}, pad {pad})", HINT_SHAPE)
 
 
 @pytest.mark.points(1)
@@ -193,8 +200,11 @@ def test_max_pool_forward_output_shape(student, rng, x_shape, ph, pw, stride):
     out, _ = student.max_pool_forward_naive(
         x, {"pool_height": ph, "pool_width": pw, "stride": stride})
     N, C, H, W = x_shape
-    assert_shape(out, (N, C, _out_size(H, ph, 0, stride), _out_size(W, pw, 0, stride)),
-                 name="out",)
+    _assert_shape_with_hint(
+        out, (N, C, _out_size(H, ph, 0, stride), _out_size(W, pw, 0, stride)),
+        f"out (x {x_shape}, pool {ph}x{pw}, stride {stride})",
+        "pooling keeps N and C; H_out = 1 + (H - PH) // S and W_out = 1 + (W - PW) // S "
+        "(no padding, rounded down)")
 
 
 @pytest.mark.points(1)
