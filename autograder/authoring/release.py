@@ -163,6 +163,10 @@ def student_readme(assignment: Assignment) -> list[ReleaseFile]:
               "Submit " + ", ".join(f"`{m}.py`" for m in cfg.modules) + "."]
     if cfg.due is not None:
         lines += [f"Due: {cfg.due.isoformat(sep=' ')} (course time zone unless an offset is shown)."]
+    if cfg.support_files:
+        lines += ["", "Provided, do not edit or submit: "
+                  + ", ".join(f"`{f}`" for f in cfg.support_files)
+                  + " (the grader uses its own copy)."]
     return [ReleaseFile("README.md", ("\n".join(lines) + "\n").encode(), "generated")]
 
 
