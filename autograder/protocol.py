@@ -16,7 +16,8 @@ rigged ``__eq__`` arrives as a plain ``float``, an ``ndarray`` subclass as a pla
 
 Requests (grader -> runner), each with an ``id``:
   ``{"op": "import", "module": str}``
-  ``{"op": "call", "target": Target, "args": list, "kwargs": dict, "return_args": bool}``
+  ``{"op": "call", "target": Target, "args": list, "kwargs": dict, "return_args": bool,
+     "keep_result": bool}`` (``keep_result``: reply with a handle to the result, not its data)
   ``{"op": "getattr", "target": Target}``
   ``{"op": "release", "handles": [int]}``
 Target: ``{"module": str, "name": str}`` or ``{"handle": int, "name": str | None}``.

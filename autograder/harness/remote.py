@@ -127,6 +127,11 @@ class RemoteHandle:
         return RemoteFunction(self._session, {"handle": self._hid, "name": None},
                               "the returned callable", handle=self)(*args, **kwargs)
 
+    def __getitem__(self, key: Any) -> Any:
+        """``handle[key]``, evaluated in the student process (e.g. one element of a kept tuple)."""
+        return RemoteFunction(self._session, {"handle": self._hid, "name": "__getitem__"},
+                              f"{self._type_name or 'value'}[...]", handle=self)(key)
+
     def __repr__(self) -> str:
         return f"<{self._type_name or 'value'} object in the student process>"
 
@@ -159,6 +164,13 @@ class RemoteFunction:
         reply = self._session.call(self._target, args, kwargs, self.__name__, self._handle,
                                    return_args=True)
         return reply["ok"], tuple(reply.get("args", ())), dict(reply.get("kwargs", {}))
+
+    def call_keeping_result(self, *args: Any, **kwargs: Any) -> RemoteHandle:
+        """Call, and leave the result in the student process: returns a handle to it. Times a
+        call without timing the transfer of what it returns (a large cache, say)."""
+        reply = self._session.call(self._target, args, kwargs, self.__name__, self._handle,
+                                   keep_result=True)
+        return reply["ok"]
 
     def get(self) -> Any:
         """The attribute's value rather than a call (e.g. a module-level constant)."""
@@ -355,13 +367,15 @@ class StudentSession:
         self._imported.add(module)
 
     def call(self, target: dict, args: tuple, kwargs: dict, where: str,
-             handle: RemoteHandle | None = None, return_args: bool = False) -> dict:
+             handle: RemoteHandle | None = None, return_args: bool = False,
+             keep_result: bool = False) -> dict:
         if handle is not None and handle._generation != self.generation:
             raise StaleHandle("this value came from an earlier student process that has ended")
         if "module" in target:
             self._ensure_imported(target["module"])
         reply = self._request({"op": "call", "target": target, "args": list(args),
-                               "kwargs": dict(kwargs), "return_args": return_args}, where)
+                               "kwargs": dict(kwargs), "return_args": return_args,
+                               "keep_result": keep_result}, where)
         if "error" in reply:
             _raise_student_error(reply["error"], where)
         if "ok" not in reply:

@@ -79,6 +79,8 @@ class Runner:
             if type(args) is not list or type(kwargs) is not dict:
                 raise protocol.ProtocolError("malformed call")
             result = fn(*args, **kwargs)
+            if request.get("keep_result"):  # the test wants a handle, not the data
+                result = self._to_handle(result)
             reply = {"ok": result}
             if request.get("return_args"):
                 reply["args"] = args

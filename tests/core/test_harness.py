@@ -66,6 +66,12 @@ def test_invalid_mode_raises_value_error(student):
     with pytest.raises(ValueError):
         student.check_mode("bogus")
 
+def test_result_kept_in_the_student_process(student):
+    kept = student.forward.call_keeping_result(np.ones(2))
+    assert "tuple" in repr(kept)  # a handle to the (out, cache) tuple, not the data
+    dx = student.backward(np.ones(2), kept[1])
+    assert_close(dx, np.full(2, 2.0), name="dx")
+
 def test_state_written_back(student):
     _, args, _ = student.update.call_returning_args({"count": 4})
     assert args[0]["count"] == 5, "update must increment params['count'] in place"
@@ -113,7 +119,7 @@ def test_reference_gets_full_marks_and_stub_none(toy, sandbox, tmp_path):
         "stub": "def scale(*args, **kwargs):\n    raise NotImplementedError\n"
                 "forward = backward = check_mode = update = scale\n",
     })
-    assert results["ref"].score == results["ref"].max_score == 5
+    assert results["ref"].score == results["ref"].max_score == 6
     assert all(t.status == "passed" for t in results["ref"].tests)
     assert results["stub"].score == 0
     assert {t.outcome for t in results["stub"].tests} == {"not_implemented"}
@@ -128,7 +134,7 @@ def test_partial_credit_and_messages_point_at_the_mistake(toy, sandbox, tmp_path
     assert by_name["test_scale"].outcome == "failed"
     assert "scale:" in by_name["test_scale"].output
     assert "max relative error" in by_name["test_scale"].output
-    assert r.score == 3  # the other three one-point tests pass
+    assert r.score == 4  # the other four one-point tests pass
 
 
 def test_student_exception_is_reported_with_its_traceback(toy, sandbox, tmp_path):
@@ -168,7 +174,7 @@ def test_hidden_tests_visibility_points_time_limit_and_rng(make_course, sandbox,
     slow = ref.replace("    return x * k", "    import time\n    time.sleep(3)\n    return x * k")
     results = _grade(toy, sandbox, tmp_path, {"ref": ref, "slow": slow})
     tests = {t.name: t for t in results["ref"].tests}
-    assert results["ref"].score == results["ref"].max_score == 10
+    assert results["ref"].score == results["ref"].max_score == 11
     hidden = tests["test_hidden.py::test_scale_matches_reference"]
     assert (hidden.visibility, hidden.suite, hidden.max_score) == ("after_due_date", "hidden", 3)
     assert tests["test_hidden.py::test_fast"].visibility == "hidden"
@@ -187,7 +193,7 @@ def test_a_crash_loses_only_the_tests_that_needed_the_process(toy, sandbox, tmp_
     assert crashed.outcome == "crash" and "status 3" in crashed.output
     assert by_name["test_invalid_mode_raises_value_error"].status == "passed"
     assert by_name["test_state_written_back"].status == "passed"
-    assert r.resources.runner_starts == 2
+    assert r.resources.runner_starts == 3  # the first, and one after each of two crashes
 
 
 def test_intake_problems_are_stated(toy, sandbox, tmp_path):
