@@ -213,45 +213,7 @@ class GradingPlugin:
             runner.close()
         self._prefetched.clear()
 
-    @pytest.fixture
-    def student(self, _ag_submission: StudentSession):
-        """The submission's main module, living in the student process."""
-        return _ag_submission.module(self.spec.modules[0])
-
-    @pytest.fixture
-    def submission(self, request: pytest.FixtureRequest, _ag_submission: StudentSession):
-        return SubmissionHandle(request.node.callspec.params[_PARAM], _ag_submission)
-
-    @pytest.fixture(scope="session")
-    def reference(self) -> ModuleType:
-        """The reference solution, imported in this (trusted) process."""
-        if not self.spec.reference_files:
-            raise HarnessError("this test uses the `reference` fixture, but no reference "
-                               "solution is available here (public tests must not use it)")
-        main = self.spec.modules[0]
-        return self._load_reference(main)
-
-    def _load_reference(self, module: str) -> ModuleType:
-        if module not in self._reference:
-            path = self.spec.reference_files[module]
-            name = f"_autograder_reference_{self.spec.assignment}_{module}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise HarnessError(f"cannot import the reference {path}")
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules[name] = mod
-            spec.loader.exec_module(mod)
-            self._reference[module] = mod
-        return self._reference[module]
-
-    @pytest.fixture
-    def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:
-        """Seeded from the test's name (not the submission): every student gets the same inputs."""
-        key = f"{request.node.path.name}::{_strip_param(request.node.name)}"
-        seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
-        return np.random.default_rng(seed)
-
-    # -- running a test ------------------------------------------------------------------------------
+    # -- running a test ------------------------------------------------------------------
     def _submission_of(self, item: pytest.Item) -> str:
         callspec = getattr(item, "callspec", None)
         if callspec is None or _PARAM not in callspec.params:
