@@ -20,6 +20,7 @@ import os
 import shutil
 import stat
 import sys
+import time
 
 CHANNEL_DIR = "/ag/chan"
 FILES_DIR = "/ag/files"
@@ -93,17 +94,35 @@ def mentions_torch(workdir: str, limit: int = 4 * 2**20) -> bool:
     return False
 
 
+def wait_until_ready(limit_s: float = 600.0) -> None:
+    """The FIFO opens above return once the grader holds its ends; the mark, written last, is
+    the guarantee that every file and both ends are in place (an open has been seen to return
+    a few milliseconds early under load)."""
+    mark = os.path.join(CHANNEL_DIR, "ready")
+    pause, waited = 0.0005, 0.0
+    while not os.path.exists(mark):
+        if waited > limit_s:
+            raise TimeoutError("the grader never handed this container its files")
+        time.sleep(pause)
+        waited += pause
+        pause = min(pause * 2, 0.05)
+
+
 def main(argv: list[str]) -> None:
     max_message = int(argv[1]) if len(argv) > 1 else 256 * 2**20
     address_space_mb = int(argv[2]) if len(argv) > 2 else 0
     torch_mb = int(argv[3]) if len(argv) > 3 else 0
     degraded: list[str] = []
     try:
-        copy_files(FILES_DIR, WORKDIR)
-        # Order matters: the grader already holds the read end of from_runner and a write end
-        # of to_runner, so neither open blocks.
+        # Everything that needs no student file first: a warm container waits, ready, below.
+        sys.path[:] = [p for p in sys.path if p and os.path.isdir(p)]
+        from autograder.runner import serve
+        # Blocks until the grader hands this container a submission: it writes the files,
+        # opens its end of from_runner and a writer of to_runner, then the "ready" mark.
         write_fd = os.open(os.path.join(CHANNEL_DIR, "from_runner"), os.O_WRONLY)
         read_fd = os.open(os.path.join(CHANNEL_DIR, "to_runner"), os.O_RDONLY)
+        wait_until_ready()
+        copy_files(FILES_DIR, WORKDIR)
         for fd in range(3, 256):
             if fd not in (read_fd, write_fd):
                 try:
@@ -115,8 +134,6 @@ def main(argv: list[str]) -> None:
                 import torch  # noqa: F401
             except ImportError:
                 pass
-        sys.path[:] = [p for p in sys.path if p and os.path.isdir(p)]
-        from autograder.runner import serve
         if address_space_mb > 0:
             limit_address_space(address_space_mb, torch_mb)
     except BaseException:  # noqa: BLE001 - a setup failure is the sandbox's, reported as such

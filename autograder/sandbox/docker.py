@@ -4,12 +4,14 @@ What enters the container: the grading image (Python, numpy, msgpack, torch and 
 files: see :mod:`autograder.image.build`) and, bind-mounted read-only, a per-runner host folder
 holding
 
-* ``chan/``: two FIFOs, the protocol channel (``to_runner``, ``from_runner``);
+* ``chan/``: two FIFOs, the protocol channel (``to_runner``, ``from_runner``), and a ``ready``
+  mark the grader writes once everything is in place;
 * ``files/``: a copy of the student's files (and public support files), which the entry point
   (:mod:`autograder.runner.container_entry`) copies into the container's own tmpfs
   ``/submission``. A read-only bind mount rather than ``docker cp``: ``docker cp`` cannot write
-  into a tmpfs or a read-only root and costs another round trip to the daemon before the start;
-  the copy keeps the student's writes in the size-bounded tmpfs, never on the host.
+  into a tmpfs or a read-only root and costs another round trip to the daemon; the copy keeps
+  the student's writes in the size-bounded tmpfs, never on the host; and the mount can be
+  filled after the container started, which lets a container start ahead (below).
 
 The trusted grader stays on the host: hidden tests, the reference and expected values never
 enter the container. The protocol never touches stdout: the container's stdout and stderr (the
@@ -17,10 +19,18 @@ enter the container. The protocol never touches stdout: the container's stdout a
 
 Every container: ``--network none``, a read-only root, size-bounded tmpfs for ``/tmp``,
 ``/dev/shm`` and ``/submission``, memory equal to memory+swap, ``--pids-limit``, a CPU quota,
-``--cap-drop ALL``, ``no-new-privileges``, a non-root uid per slot, no host environment, no log
-stored by the daemon (``--log-driver none``: a flood cannot fill the host's disk), and a
-wall-clock kill. Containers are labelled with their grader; they are removed when their runner
-ends, and a grader removes those left behind by a crashed grader when it starts.
+``--cap-drop ALL``, ``no-new-privileges``, a seccomp profile that also refuses ``ptrace``, new
+namespaces and io_uring, a non-root uid per slot, no host environment, no log kept by the daemon
+(``--log-driver none``: a flood cannot fill the host's disk), and a wall-clock kill. Containers
+are labelled with their grader; they are removed when their runner ends, and a grader removes
+those a crashed grader left behind when it starts.
+
+Warm containers: a container start costs about half a second, so after each start the sandbox
+launches the next containers for the same slot and limits (``warm``, default 2). They get as
+far as they can without a submission (interpreter, numpy, the runner imported) and wait in the
+FIFO open; :meth:`DockerSandbox.start` then only copies the files in and opens the channel.
+Nothing of a submission is in a container before it is handed over, and a container serves
+one runner only.
 """
 
 from __future__ import annotations
@@ -54,6 +64,7 @@ IMAGE_ENV = "AUTOGRADER_IMAGE"
 LABEL = "org.autograder.sandbox"
 OWNER_LABEL = "org.autograder.owner"
 EXPIRES_LABEL = "org.autograder.expires"
+INSTANCE_LABEL = "org.autograder.instance"
 UID_BASE = 61000
 WORKDIR = "/submission"
 #: Memory for the interpreter, numpy and torch themselves, on top of the submission's own
@@ -66,6 +77,9 @@ TORCH_ADDRESS_SPACE_MB = 768
 #: Extra wall-clock seconds a container may live beyond its CPU limit before it is killed
 #: regardless of the harness (a hung grader must not leave it running).
 WALL_SLACK_S = 60
+#: A warm container (started ahead for the next runner of the same slot and limits, waiting for
+#: its files) older than this is replaced rather than used.
+POOL_MAX_IDLE_S = 600
 CLEAN_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": WORKDIR,
@@ -182,6 +196,7 @@ class RunSpec:
     cpus: float = 1.0
     gpu_device: str | None = None
     seccomp_file: str = ""
+    instance: str = ""
 
 
 def run_command(docker: str, spec: RunSpec) -> list[str]:
@@ -194,6 +209,7 @@ def run_command(docker: str, spec: RunSpec) -> list[str]:
         docker, "run", "--name", spec.name,
         "--label", f"{LABEL}=1", "--label", f"{OWNER_LABEL}={spec.owner}",
         "--label", f"{EXPIRES_LABEL}={spec.expires}",
+        "--label", f"{INSTANCE_LABEL}={spec.instance}",
         "--init",                       # PID 1 reaps orphans; the runner cannot signal it
         "--network", "none",
         "--read-only",
@@ -280,6 +296,7 @@ class DockerRunner(RunnerProcess):
         self.from_runner = from_runner
         self.lease = lease
         self._killed = False
+        self._closed = False
         self._exit: ExitInfo | None = None
         self._exited = threading.Event()  # how it ended is known
         self._done = threading.Event()    # and the container is removed
@@ -327,12 +344,28 @@ class DockerRunner(RunnerProcess):
             self.proc.kill()
 
     def exit_info(self, timeout: float = 2.0) -> ExitInfo | None:
+        if self._closed and not self._exited.is_set():
+            # Ended by the grader: killed, whatever docker takes to confirm it.
+            self._exited.wait(min(timeout, 0.05))
+            return self._exit or DockerExitInfo(code=128 + 9, signaled=True)
         self._exited.wait(timeout)
         return self._exit
 
     def close(self) -> None:
-        super().close()
-        self._exited.wait(10)  # removal goes on in the background; Sandbox.close waits for it
+        """End the runner without waiting for docker: the channel closes (a runner waiting for
+        a request exits by itself), the container is killed and removed in the background;
+        :meth:`DockerSandbox.close` waits for all of it."""
+        self._closed = True
+        self.channel.close()
+        try:
+            self.drain_output(0.05)
+        except OSError:
+            pass
+        try:
+            os.close(self.output_fd)
+        except OSError:
+            pass
+        threading.Thread(target=self.kill, name=f"kill-{self.name}", daemon=True).start()
 
 
 class DockerSandbox(Sandbox):
@@ -342,7 +375,8 @@ class DockerSandbox(Sandbox):
 
     def __init__(self, image: str | None = None, *, gpu: str = "none",
                  gpus: GpuAllocator | None = None, gpu_wait_s: float = 0.0, cpus: float = 1.0,
-                 uid_base: int = UID_BASE, docker: str | None = None, check: bool = True):
+                 uid_base: int = UID_BASE, docker: str | None = None, check: bool = True,
+                 warm: int = 2):
         self.docker = docker or docker_cli()
         self.image = image or os.environ.get(IMAGE_ENV) or DEFAULT_TAG
         self.gpu = gpu
@@ -352,12 +386,15 @@ class DockerSandbox(Sandbox):
         self.uid_base = uid_base
         token = _owner_token(os.getpid()) or str(os.getpid())
         self.owner = f"{socket.gethostname()}:{token}"
+        self.instance = uuid.uuid4().hex[:16]  # this sandbox's containers, among its grader's
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-docker-")
         os.chmod(self._tmp.name, 0o711)
         self.seccomp_file = os.path.join(self._tmp.name, "seccomp.json")
         with open(self.seccomp_file, "w") as f:
             json.dump(seccomp_profile(), f)
         self._runners: set[DockerRunner] = set()
+        self._pool: dict[tuple[Limits, int], list[_Launched]] = {}
+        self.warm = warm
         self._lock = threading.Lock()
         if check:
             self._check_engine()
@@ -391,69 +428,159 @@ class DockerSandbox(Sandbox):
         subprocess.run([self.docker, "rm", "-f", name], capture_output=True, timeout=120)
 
     # -- runners ---------------------------------------------------------------------------
-    def start(self, files: Path, limits: Limits, slot: int = 0) -> RunnerProcess:
-        policy = getattr(limits, "gpu", None) or self.gpu
-        lease = request_gpu(policy, self.gpus, self.gpu_wait_s)
+    def _launch(self, limits: Limits, slot: int, lease: GpuLease | None) -> _Launched:
+        """``docker run`` a container that gets as far as it can without the student: the
+        interpreter, numpy and the runner imported; it then waits, in its open of the reply
+        FIFO, for :meth:`_hand_over`."""
         uid = self.uid_base + slot
         run_dir = tempfile.mkdtemp(prefix="run-", dir=self._tmp.name)
-        opened: list[int] = []
         try:
             chan = os.path.join(run_dir, "chan")
             os.mkdir(chan, 0o500)
-            to_runner = os.path.join(chan, "to_runner")
-            from_runner = os.path.join(chan, "from_runner")
-            for fifo in (to_runner, from_runner):
-                os.mkfifo(fifo, 0o600)
-                os.chown(fifo, uid, uid)
+            for fifo in ("to_runner", "from_runner"):
+                os.mkfifo(os.path.join(chan, fifo), 0o600)
+                os.chown(os.path.join(chan, fifo), uid, uid)
             os.chown(chan, uid, uid)
             files_dir = os.path.join(run_dir, "files")
-            _copy_for(Path(files), Path(files_dir), uid)
-            # Neither open blocks: a FIFO opened non-blocking for reading, and read-write.
+            os.mkdir(files_dir, 0o500)
+            os.chown(files_dir, uid, uid)
+            name = f"ag-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            wall_s = limits.cpu_s + WALL_SLACK_S
+            spec = RunSpec(name=name, image=self.image, limits=limits, uid=uid,
+                           channel_dir=chan, files_dir=files_dir, owner=self.owner,
+                           expires=int(time.time() + POOL_MAX_IDLE_S + wall_s + 300),
+                           cpus=self.cpus, gpu_device=lease.device if lease else None,
+                           seccomp_file=self.seccomp_file, instance=self.instance)
+            out_r, out_w = os.pipe()
+            try:
+                proc = subprocess.Popen(run_command(self.docker, spec), stdin=subprocess.DEVNULL,
+                                        stdout=out_w, stderr=out_w, close_fds=True,
+                                        start_new_session=True, env=_client_env())
+            except BaseException:
+                os.close(out_r)
+                raise
+            finally:
+                os.close(out_w)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        return _Launched(name=name, proc=proc, run_dir=run_dir, out_r=out_r, uid=uid,
+                         wall_s=wall_s, launched=time.monotonic())
+
+    def _hand_over(self, c: _Launched, files: Path, limits: Limits,
+                   lease: GpuLease | None) -> DockerRunner:
+        """Give a launched container the student's files and the protocol channel."""
+        chan = os.path.join(c.run_dir, "chan")
+        to_runner = os.path.join(chan, "to_runner")
+        from_runner = os.path.join(chan, "from_runner")
+        opened: list[int] = []
+        try:
+            _copy_for(Path(files), Path(c.run_dir) / "files", c.uid)
+            # The FIFO ends: the reading end lets the container's entry go on; read-write, so
+            # neither open blocks. Then the mark: files and channel are in place (the entry
+            # waits for it too, should one of its opens ever return before ours).
             read_fd = os.open(from_runner, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             opened.append(read_fd)
             fcntl.fcntl(read_fd, fcntl.F_SETFL,
                         fcntl.fcntl(read_fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
             hold_fd = os.open(to_runner, os.O_RDWR | os.O_CLOEXEC)
             opened.append(hold_fd)
-            name = f"ag-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-            wall_s = limits.cpu_s + WALL_SLACK_S
-            spec = RunSpec(name=name, image=self.image, limits=limits, uid=uid,
-                           channel_dir=chan, files_dir=files_dir, owner=self.owner,
-                           expires=int(time.time() + wall_s + 300), cpus=self.cpus,
-                           gpu_device=lease.device if lease else None,
-                           seccomp_file=self.seccomp_file)
-            out_r, out_w = os.pipe()
-            opened.append(out_r)
-            try:
-                proc = subprocess.Popen(run_command(self.docker, spec), stdin=subprocess.DEVNULL,
-                                        stdout=out_w, stderr=out_w, close_fds=True,
-                                        start_new_session=True, env=_client_env())
-            finally:
-                os.close(out_w)
+            with open(os.path.join(chan, "ready"), "w"):
+                pass
         except BaseException:
             for fd in opened:
                 os.close(fd)
-            shutil.rmtree(run_dir, ignore_errors=True)
-            if lease is not None:
-                lease.release()
+            self._discard(c)
             raise
         runner = DockerRunner(_FifoChannel(read_fd, hold_fd, to_runner, limits.max_message_bytes),
-                              out_r, OutputBuffer(limits.max_output_bytes), sandbox=self,
-                              name=name, proc=proc, run_dir=run_dir, from_runner=from_runner,
-                              lease=lease, wall_s=wall_s)
+                              c.out_r, OutputBuffer(limits.max_output_bytes), sandbox=self,
+                              name=c.name, proc=c.proc, run_dir=c.run_dir,
+                              from_runner=from_runner, lease=lease, wall_s=c.wall_s)
         with self._lock:
             self._runners = {r for r in self._runners if not r._done.is_set()}
             self._runners.add(runner)
         return runner
+
+    def _discard(self, c: _Launched) -> None:
+        self._remove(c.name)
+        try:
+            c.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            c.proc.kill()
+            c.proc.wait()
+        os.close(c.out_r)
+        shutil.rmtree(c.run_dir, ignore_errors=True)
+
+    def _take_warm(self, limits: Limits, slot: int) -> _Launched | None:
+        while True:
+            with self._lock:
+                queue = self._pool.get((limits, slot))
+                c = queue.pop(0) if queue else None
+            if c is None:
+                return None
+            if c.proc.poll() is None and time.monotonic() - c.launched < POOL_MAX_IDLE_S:
+                return c
+            self._discard(c)
+
+    def _refill(self, limits: Limits, slot: int) -> None:
+        with self._lock:
+            missing = self.warm - len(self._pool.setdefault((limits, slot), []))
+        for _ in range(missing):
+            try:
+                c = self._launch(limits, slot, None)
+            except Exception:  # noqa: BLE001 - the next start launches its own
+                return
+            with self._lock:
+                self._pool.setdefault((limits, slot), []).append(c)
+
+    def start(self, files: Path, limits: Limits, slot: int = 0) -> RunnerProcess:
+        policy = getattr(limits, "gpu", None) or self.gpu
+        lease = request_gpu(policy, self.gpus, self.gpu_wait_s)
+        try:
+            c = self._take_warm(limits, slot) if lease is None else None
+            if c is None:
+                c = self._launch(limits, slot, lease)
+            runner = self._hand_over(c, files, limits, lease)
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
+        if lease is None and self.warm:
+            # The next runners of this slot and these limits start now, in the background.
+            self._refill(limits, slot)
+        return runner
+
+    def release_warm(self) -> int:
+        """Remove the warm containers (at the end of a batch); returns how many there were."""
+        with self._lock:
+            warm = [c for queue in self._pool.values() for c in queue]
+            self._pool = {}
+        for c in warm:
+            self._discard(c)
+        return len(warm)
 
     def close(self) -> None:
         with self._lock:
             runners, self._runners = list(self._runners), set()
         for runner in runners:
             runner.kill()
+        self.release_warm()
         for runner in runners:
             runner._done.wait(30)
         self._tmp.cleanup()
+
+
+@dataclass
+class _Launched:
+    """A started container that has no student files yet."""
+
+    name: str
+    proc: subprocess.Popen
+    run_dir: str
+    out_r: int
+    uid: int
+    wall_s: float
+    launched: float
 
 
 def _client_env() -> dict[str, str]:

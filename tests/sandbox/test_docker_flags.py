@@ -81,6 +81,7 @@ def test_the_runner_entry_and_labels():
     assert "org.autograder.sandbox=1" in labels
     assert "org.autograder.owner=host:12.34" in labels
     assert "org.autograder.expires=1900000000" in labels
+    assert "org.autograder.instance=" in labels
     assert values(cmd, "--name") == ["ag-1-abc"]
     assert "--gpus" not in cmd
 
