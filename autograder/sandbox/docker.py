@@ -534,7 +534,10 @@ class DockerSandbox(Sandbox):
                 self._pool.setdefault((limits, slot), []).append(c)
 
     def start(self, files: Path, limits: Limits, slot: int = 0) -> RunnerProcess:
+        # Limits carry no GPU policy yet: the sandbox's own (DockerSandbox(gpu=...)) applies.
         policy = getattr(limits, "gpu", None) or self.gpu
+        if policy != "none" and self.gpus is None:
+            self.gpus = GpuAllocator()  # AUTOGRADER_GPUS, else nvidia-smi -L, else none
         lease = request_gpu(policy, self.gpus, self.gpu_wait_s)
         try:
             c = self._take_warm(limits, slot) if lease is None else None

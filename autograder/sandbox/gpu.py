@@ -38,7 +38,15 @@ _MIG_LINE = re.compile(r"^\s+MIG .*\(UUID: (MIG-[0-9A-Za-z/-]+)\)")
 _DEVICE_ID = re.compile(r"^(\d+|GPU-[0-9A-Za-z-]+|MIG-[0-9A-Za-z/-]+)$")
 
 
-class GpuUnavailable(Exception):
+from autograder.sandbox.base import SandboxError
+
+try:  # the harness reports it as a grader-side problem, with this message, not a traceback
+    from autograder.harness.plugin import HarnessError as _UserFacing
+except ImportError:  # pragma: no cover
+    _UserFacing = Exception
+
+
+class GpuUnavailable(SandboxError, _UserFacing):
     """A job needs a GPU this worker cannot give it. The message says what to do."""
 
 

@@ -141,3 +141,58 @@ def test_another_worker_process_cannot_take_a_held_device(tmp_path):
     finally:
         if child.is_alive():
             child.kill()
+
+
+def test_a_required_gpu_on_a_worker_without_one_is_refused_before_any_container(
+        tmp_path, monkeypatch):
+    from autograder.harness.plugin import HarnessError
+    from autograder.sandbox.docker import DockerSandbox
+
+    monkeypatch.setenv("AUTOGRADER_GPUS", "")
+    sb = DockerSandbox(gpu="required", check=False, docker="/nonexistent/docker")
+    try:
+        with pytest.raises(GpuUnavailable, match="requires a GPU") as info:
+            sb.start(tmp_path, Limits())
+        assert isinstance(info.value, HarnessError)  # shown as a message, not a traceback
+        assert sb._runners == set()
+    finally:
+        sb.close()
+    # optional: runs on the CPU (no device request), so it gets as far as launching docker
+    sb = DockerSandbox(gpu="optional", check=False, docker="/nonexistent/docker", warm=0)
+    try:
+        with pytest.raises(FileNotFoundError):
+            sb.start(tmp_path, Limits())
+    finally:
+        sb.close()
+
+
+def test_each_job_gets_its_own_device_and_gives_it_back(tmp_path, monkeypatch):
+    """Through DockerSandbox.start with a stand-in docker CLI that records its command line."""
+    from autograder.sandbox.docker import DockerSandbox
+
+    log = tmp_path / "argv"
+    fake = tmp_path / "docker"
+    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s " "$a"; done >> {log}\n'
+                    f'echo >> {log}\nexit 125\n')
+    fake.chmod(0o755)
+    files = tmp_path / "files"
+    files.mkdir()
+    alloc = GpuAllocator(["0", "MIG-0f0e0d0c-0b0a-0908-0706-050403020100"],
+                         lock_dir=tmp_path / "locks")
+    sb = DockerSandbox(gpu="required", gpus=alloc, check=False, docker=str(fake), warm=0)
+    try:
+        a = sb.start(files, Limits())
+        b = sb.start(files, Limits(), slot=1)
+        assert sorted(alloc.busy) == sorted(alloc.devices)
+        with pytest.raises(GpuUnavailable, match="busy"):
+            sb.start(files, Limits())
+        for r in (a, b):
+            r.exit_info(timeout=10)
+            r.close()
+            r._done.wait(10)
+        assert alloc.busy == []  # released when the container ended
+    finally:
+        sb.close()
+    runs = [line.split() for line in log.read_text().splitlines() if " run " in f" {line}"]
+    requests = sorted(line[line.index("--gpus") + 1] for line in runs)
+    assert requests == ["device=0", "device=MIG-0f0e0d0c-0b0a-0908-0706-050403020100"]
