@@ -3,8 +3,8 @@
 The container holds Python, numpy, msgpack, torch and the runner's own files only. The grader
 outside bind-mounts, read-only:
 
-* ``/ag/chan``: two FIFOs, ``to_runner`` (requests) and ``from_runner`` (replies): the protocol
-  channel, so stdout and stderr stay plain output;
+* ``/ag/chan``: FIFOs ``to_runner`` (requests) and ``from_runner`` (replies), the protocol
+  channel, and ``output``, where stdout and stderr go (plain output, in step with the replies);
 * ``/ag/files``: a copy of the student's files.
 
 This module copies the files into the writable, size-bounded tmpfs ``/submission`` (regular
@@ -122,6 +122,13 @@ def main(argv: list[str]) -> None:
         write_fd = os.open(os.path.join(CHANNEL_DIR, "from_runner"), os.O_WRONLY)
         read_fd = os.open(os.path.join(CHANNEL_DIR, "to_runner"), os.O_RDONLY)
         wait_until_ready()
+        # stdout and stderr: the output FIFO, in step with the replies.
+        out_fd = os.open(os.path.join(CHANNEL_DIR, "output"), os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
         copy_files(FILES_DIR, WORKDIR)
         for fd in range(3, 256):
             if fd not in (read_fd, write_fd):

@@ -4,8 +4,9 @@ What enters the container: the grading image (Python, numpy, msgpack, torch and 
 files: see :mod:`autograder.image.build`) and, bind-mounted read-only, a per-runner host folder
 holding
 
-* ``chan/``: two FIFOs, the protocol channel (``to_runner``, ``from_runner``), and a ``ready``
-  mark the grader writes once everything is in place;
+* ``chan/``: three FIFOs: the protocol channel (``to_runner``, ``from_runner``) and the
+  runner's stdout and stderr (``output``), and a ``ready`` mark the grader writes once
+  everything is in place;
 * ``files/``: a copy of the student's files (and public support files), which the entry point
   (:mod:`autograder.runner.container_entry`) copies into the container's own tmpfs
   ``/submission``. A read-only bind mount rather than ``docker cp``: ``docker cp`` cannot write
@@ -14,8 +15,11 @@ holding
   filled after the container started, which lets a container start ahead (below).
 
 The trusted grader stays on the host: hidden tests, the reference and expected values never
-enter the container. The protocol never touches stdout: the container's stdout and stderr (the
-``docker run`` client's pipes) are only the student's output.
+enter the container. The protocol never touches stdout. The runner's stdout and stderr go to the
+``output`` FIFO rather than through docker's attach stream: a FIFO keeps them in step with the
+replies (the runner flushes before each reply, so a test's output is there when its reply is);
+docker's stream arrives later, through the daemon. The ``docker run`` client's own output (its
+errors) is added to the runner's output when it ends.
 
 Every container: ``--network none``, a read-only root, size-bounded tmpfs for ``/tmp``,
 ``/dev/shm`` and ``/submission``, memory equal to memory+swap, ``--pids-limit``, a CPU quota,
@@ -287,8 +291,9 @@ class DockerExitInfo(ExitInfo):
 class DockerRunner(RunnerProcess):
     def __init__(self, channel: Channel, output_fd: int, output: OutputBuffer, *,
                  sandbox: DockerSandbox, name: str, proc: subprocess.Popen, run_dir: str,
-                 from_runner: str, lease: GpuLease | None, wall_s: float):
+                 from_runner: str, lease: GpuLease | None, wall_s: float, client_fd: int):
         super().__init__(channel, output_fd, output, kill_pids=(), degraded=[])
+        self.client_fd = client_fd
         self.sandbox = sandbox
         self.name = name
         self.proc = proc
@@ -311,10 +316,20 @@ class DockerRunner(RunnerProcess):
         """Wait for the container to end; record how; make sure the grader sees EOF; remove it."""
         code = self.proc.wait()
         self._timer.cancel()
-        try:  # a writer that comes and goes: EOF for a grader whose runner never connected
-            os.close(os.open(self.from_runner, os.O_WRONLY | os.O_NONBLOCK))
+        # What the docker client itself printed (its errors; the runner's output before it had
+        # its output FIFO): shown with the runner's output.
+        try:
+            with os.fdopen(self.client_fd, "rb") as f:
+                said = f.read(16384)
         except OSError:
-            pass
+            said = b""
+        if said.strip():
+            self.output.feed(said)
+        for fifo in (self.from_runner, os.path.join(os.path.dirname(self.from_runner), "output")):
+            try:  # a writer that comes and goes: EOF for a grader whose runner never connected
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
         oom = False
         if code == 137 and not self._killed:
             out = subprocess.run([self.sandbox.docker, "inspect", "--format",
@@ -437,7 +452,7 @@ class DockerSandbox(Sandbox):
         try:
             chan = os.path.join(run_dir, "chan")
             os.mkdir(chan, 0o500)
-            for fifo in ("to_runner", "from_runner"):
+            for fifo in ("to_runner", "from_runner", "output"):
                 os.mkfifo(os.path.join(chan, fifo), 0o600)
                 os.chown(os.path.join(chan, fifo), uid, uid)
             os.chown(chan, uid, uid)
@@ -485,6 +500,11 @@ class DockerSandbox(Sandbox):
                         fcntl.fcntl(read_fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
             hold_fd = os.open(to_runner, os.O_RDWR | os.O_CLOEXEC)
             opened.append(hold_fd)
+            output_fd = os.open(os.path.join(chan, "output"),
+                                os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            opened.append(output_fd)
+            fcntl.fcntl(output_fd, fcntl.F_SETFL,
+                        fcntl.fcntl(output_fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
             with open(os.path.join(chan, "ready"), "w"):
                 pass
         except BaseException:
@@ -493,9 +513,10 @@ class DockerSandbox(Sandbox):
             self._discard(c)
             raise
         runner = DockerRunner(_FifoChannel(read_fd, hold_fd, to_runner, limits.max_message_bytes),
-                              c.out_r, OutputBuffer(limits.max_output_bytes), sandbox=self,
+                              output_fd, OutputBuffer(limits.max_output_bytes), sandbox=self,
                               name=c.name, proc=c.proc, run_dir=c.run_dir,
-                              from_runner=from_runner, lease=lease, wall_s=c.wall_s)
+                              from_runner=from_runner, lease=lease, wall_s=c.wall_s,
+                              client_fd=c.out_r)
         with self._lock:
             self._runners = {r for r in self._runners if not r._done.is_set()}
             self._runners.add(runner)

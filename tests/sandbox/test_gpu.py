@@ -172,8 +172,11 @@ def test_each_job_gets_its_own_device_and_gives_it_back(tmp_path, monkeypatch):
 
     log = tmp_path / "argv"
     fake = tmp_path / "docker"
+    release = tmp_path / "release"  # a "container" runs until the test lets it end
     fake.write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s " "$a"; done >> {log}\n'
-                    f'echo >> {log}\nexit 125\n')
+                    f'echo >> {log}\n'
+                    f'[ "$1" = run ] && while [ ! -e {release} ]; do sleep 0.05; done\n'
+                    f'exit 125\n')
     fake.chmod(0o755)
     files = tmp_path / "files"
     files.mkdir()
@@ -186,6 +189,7 @@ def test_each_job_gets_its_own_device_and_gives_it_back(tmp_path, monkeypatch):
         assert sorted(alloc.busy) == sorted(alloc.devices)
         with pytest.raises(GpuUnavailable, match="busy"):
             sb.start(files, Limits())
+        release.touch()
         for r in (a, b):
             r.exit_info(timeout=10)
             r.close()
