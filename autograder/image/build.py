@@ -259,6 +259,9 @@ def build_image(tag: str = DEFAULT_TAG, base: str | None = None, force: bool = F
         _run([docker_cli(), "build", "--progress=plain", "--build-arg", f"BASE={base_image}",
               "--label", f"{INPUTS_LABEL}={inputs}", "-t", tag, str(ctx)], "docker build",
              env=env)
+    # Earlier builds left untagged: their layers below the runner's files are shared anyway.
+    subprocess.run([docker_cli(), "image", "prune", "-f", "--filter", f"label={INPUTS_LABEL}"],
+                   capture_output=True)
     return BuildResult(tag, True, time.monotonic() - started, image_size_mb(tag), inputs)
 
 
