@@ -9,9 +9,11 @@ Grades the same N softmax submissions (the reference and its mutants, round robi
 
 and prints milliseconds per submission and each backend's overhead over the floor. Also the
 bare start-to-hello time of one runner (no tests), the latency a lone submission sees.
+Then the torch assignment (``training``: the reference and its mutants, each training a small
+MLP), both backends side by side (no floor there: its tests need the harness's fixtures).
 One worker, one process, one after the other, so the figures compare on a noisy machine.
 
-    .venv/bin/python benchmarks/backend_overhead.py [N]
+    .venv/bin/python benchmarks/backend_overhead.py [N [N_TORCH]]
 """
 
 from __future__ import annotations
@@ -87,6 +89,31 @@ def main() -> None:
     print(f"  {'floor   (plain pytest, no isolation)':44s} {floor / n * 1000:14.1f} {0:+11.1f}")
     if len(scores) == 2:
         print(f"  same scores in both backends: {scores['docker'] == scores['process']}")
+    n_torch = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    if n_torch > 0:
+        torch_workload(n_torch, status)
+
+
+def torch_workload(n: int, status: str | None) -> None:
+    assignment = Course(REPO).assignment("training")
+    sources = [assignment.reference_files()["train"], *assignment.mutant_files()]
+    scores = {}
+    print(f"training (torch): {n} submissions, one worker")
+    with tempfile.TemporaryDirectory() as tmp:
+        uploads = []
+        for i in range(n):
+            path = Path(tmp) / f"student{i:03d}.py"
+            path.write_text(sources[i % len(sources)].read_text())
+            uploads.append(path)
+        backends = ([("docker ", DockerSandbox)] if status is None else []) + \
+            [("process", ProcessSandbox)]
+        for name, cls in backends:
+            with cls() as sandbox:
+                secs, results = timed_batch(assignment, uploads, sandbox)
+            scores[name] = [r.score for r in results]
+            print(f"  {name} {secs / n * 1000:10.1f} ms/submission")
+    if len(scores) == 2:
+        print(f"  same scores in both backends: {scores['docker '] == scores['process']}")
 
 
 if __name__ == "__main__":
