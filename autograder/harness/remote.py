@@ -58,6 +58,12 @@ class RunnerDied(StudentSideFailure):
     outcome = "crash"
 
 
+class RunnerOutOfMemory(RunnerDied):
+    """Killed for memory (the docker backend's cgroup OOM killer)."""
+
+    outcome = "memory"
+
+
 class ProtocolViolation(StudentSideFailure):
     outcome = "protocol"
 
@@ -231,6 +237,7 @@ class StudentSession:
     def _start(self) -> RunnerProcess:
         self.runner_starts += 1
         self.generation += 1
+        began = time.monotonic()
         runner, self._prestarted = self._prestarted, None
         if runner is None:
             runner = self.sandbox.start(self.files, self.limits, self.slot)
@@ -252,6 +259,9 @@ class StudentSession:
         if type(hello) is not dict or hello.get("op") != "hello":
             self.stop()
             raise ProtocolViolation("the student process did not start the protocol correctly")
+        # The start (a container, a fork, a private root) is the platform's time, not the
+        # student's: the test's deadline moves by what it took.
+        self.deadline += time.monotonic() - began
         degraded = hello.get("degraded") or []
         self.degraded = [str(d) for d in degraded][:20] if type(degraded) is list else []
         return runner
@@ -319,12 +329,15 @@ class StudentSession:
         except protocol.ChannelClosed:
             info = self.stop(wait_for_exit=2.0)
             how = info.describe() if info else "ended"
-            outcome_hint = ""
-            if info and info.code - 128 in (9, 24) and info.signaled:
-                outcome_hint = (" (it may have run out of memory or CPU time)"
-                                if info.code - 128 == 9 else " (CPU time limit)")
-            err = RunnerDied(f"the student process {how}{outcome_hint}")
-            raise err from None
+            # The runner's own death by signal shows as exit code 128 + signal; a kill by the
+            # grader would have come through stop(), not here.
+            signal_number = info.code - 128 if info and info.code > 128 else 0
+            outcome_hint = {9: " (killed from outside: usually the memory or CPU limit)",
+                            24: " (its CPU time limit)"}.get(signal_number, "")
+            if getattr(info, "oom_killed", False):
+                raise RunnerOutOfMemory(f"the student process was killed for using more than "
+                                        f"its memory limit ({how})") from None
+            raise RunnerDied(f"the student process {how}{outcome_hint}") from None
         except protocol.ProtocolError as e:
             self.stop()
             raise ProtocolViolation(f"the student process sent an invalid message: {e}") \

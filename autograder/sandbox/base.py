@@ -36,13 +36,16 @@ class Limits:
     disk_mb: int = 64
     max_output_bytes: int = 64 * 1024
     max_message_bytes: int = 256 * 2**20
+    # none | optional | required, from the assignment (the docker backend requests one device);
+    # None: not specified, the sandbox's own policy applies.
+    gpu: str | None = None
 
     @classmethod
     def from_resources(cls, r: Resources) -> Limits:
         return cls(memory_mb=r.memory_mb, cpu_s=int(r.time_limit_s) + 5,
                    max_processes=r.max_processes, disk_mb=r.disk_mb,
                    max_output_bytes=r.max_output_kb * 1024,
-                   max_message_bytes=r.max_message_mb * 2**20)
+                   max_message_bytes=r.max_message_mb * 2**20, gpu=r.gpu)
 
 
 @dataclass(frozen=True)
