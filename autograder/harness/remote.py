@@ -101,6 +101,9 @@ def _student_error_class(type_name: str, builtin: bool, base: type[StudentError]
 def _raise_student_error(err: Any, where: str, base: type[StudentError] = StudentError) -> None:
     if type(err) is not dict:
         raise ProtocolViolation("the student process sent a malformed error")
+    if err.get("protocol") is True:  # the runner could not send the result back
+        raise ProtocolViolation(f"what {where} returned could not be sent back: "
+                                f"{str(err.get('message', ''))[:500]}")
     type_name = str(err.get("type", "Exception"))[:100]
     cls = _student_error_class(type_name, bool(err.get("builtin")), base)
     args = (type_name, str(err.get("message", ""))[:8000], str(err.get("traceback", ""))[:8000],

@@ -117,7 +117,7 @@ class Runner:
                 # Too large or unencodable: say so instead of breaking the stream.
                 self.channel.send_bytes(self._encode({"id": rid, "error": {
                     "type": "ProtocolError", "message": str(e), "traceback": "",
-                    "builtin": False}}))
+                    "builtin": False, "protocol": True}}))
 
 
 def _flush_output() -> None:

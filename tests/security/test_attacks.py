@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(not as_root(), reason="the full process sandbox 
 HIDDEN_CANARY = "hidden-test-canary-5d1e"
 REFERENCE_CANARY = "reference-canary-91c2"
 ENV_CANARY = "grader-env-canary-0b7f"
+VICTIM_CANARY = "another-students-work-3c9d"
 
 REFERENCE = f'''
 import numpy as np
@@ -157,13 +158,14 @@ ATTACKS: dict[str, tuple[str, float]] = {
     "network": ('''
         import socket
         def affine(x, w, b):
-            for host in ["127.0.0.1", "localhost"]:
+            for host, port in [("127.0.0.1", {port}), ("localhost", {port}),
+                               ("127.0.0.1", 5432), ("127.0.0.1", 6379)]:
                 try:
-                    s = socket.create_connection((host, {port}), timeout=1)
+                    s = socket.create_connection((host, port), timeout=1)
                     s.sendall(b"EXFILTRATED")
-                    print("connected to", host)
+                    print("connected to", host, port)
                 except OSError as e:
-                    print("network blocked:", host, e)
+                    print("network blocked:", host, port, e)
             return x @ w + b
         ''', 3),
     "kill_parent": ('''
@@ -210,6 +212,57 @@ ATTACKS: dict[str, tuple[str, float]] = {
                 print("escape", name, code)
             return x @ w + b
         ''', 3),
+    "victim": (CORRECT + "VICTIM_CANARY = '{victim_canary}'\n", 3),
+    "read_other_submissions": ('''
+        import glob, os
+        found = []
+        for pattern in ["/tmp/autograder-intake-*/*/*.py", "/tmp/autograder-sandbox-*/*/*.py",
+                        "/tmp/*/*/toy.py", "/tmp/*/*/*/toy.py", "/var/lib/docker/**/toy.py"]:
+            for path in glob.glob(pattern, recursive=True):
+                try:
+                    text = open(path).read()
+                except OSError:
+                    continue
+                if "VICTIM_CANARY" in text:
+                    found.append(text)
+        print("found", len(found), "other submissions")
+        for text in found:
+            print(text)
+        def affine(x, w, b):
+            return 0.0
+        ''', 0),
+    "sleeper": ("import time\ndef affine(x, w, b):\n    time.sleep(1000)\n", 0),
+    "protocol_imitation": ('''
+        import sys, struct, json
+        fake = json.dumps({{"op": "hello", "id": 1, "ok": 100.0}}).encode()
+        frame = struct.pack(">I", len(fake)) + fake
+        sys.stdout.buffer.write(frame); sys.stdout.flush()
+        sys.stderr.buffer.write(frame); sys.stderr.flush()
+        def affine(x, w, b):
+            sys.stdout.buffer.write(frame * 100); sys.stdout.flush()
+            return x @ w + b
+        ''', 3),
+    "oversized_return": ('''
+        import numpy as np
+        def affine(x, w, b):
+            return np.zeros(5 * 2**20)  # 40 MB, over the course's 16 MB message limit
+        ''', 0),
+    "nan_return": ('''
+        import numpy as np
+        def affine(x, w, b):
+            return np.full((x.shape[0], w.shape[1]), np.nan)
+        ''', 0),
+    "broadcast_shape": ('''
+        import numpy as np
+        def affine(x, w, b):
+            out = x @ w + b
+            return out[:, :1]  # (N, 1): would broadcast against (N, M) in a lax comparison
+        ''', 0),
+    "object_array": ('''
+        import numpy as np
+        def affine(x, w, b):
+            return np.array(list(x @ w + b), dtype=object)
+        ''', 0),
     "fork_bomb": ('''
         import os
         def affine(x, w, b):
@@ -333,7 +386,7 @@ def graded(tmp_path_factory, listener, attack_sandbox):
     write(root / "assignments/toy/assignment.toml",
           'name = "toy"\nmodules = ["toy"]\n[resources]\ntest_time_limit_s = 4\n'
           'time_limit_s = 30\nmemory_mb = 512\nmax_output_kb = 16\nmax_processes = 32\n'
-          'disk_mb = 16\n')
+          'disk_mb = 16\nmax_message_mb = 16\n')
     write(root / "assignments/toy/tests/test_public.py", PUBLIC_TESTS)
     write(root / "solutions/toy/toy.py", REFERENCE)
     write(root / "solutions/toy/tests/test_hidden.py", HIDDEN_TESTS)
@@ -341,7 +394,8 @@ def graded(tmp_path_factory, listener, attack_sandbox):
     uploads = []
     for name, (source, _) in ATTACKS.items():
         text = textwrap.dedent(source).format(port=port, outdir=outdir, course=root,
-                                              grader_pid=os.getpid())
+                                              grader_pid=os.getpid(),
+                                              victim_canary=VICTIM_CANARY)
         uploads.append(write(root / "uploads" / f"{name}.py", text))
     os.environ["AG_TEST_CANARY"] = ENV_CANARY
     try:
@@ -367,7 +421,9 @@ def test_no_secret_reaches_the_student(graded, backend):
     results, _, _ = graded
     for r in results.values():
         text = r.output + "".join(t.output for t in r.tests)
-        for canary in (HIDDEN_CANARY, REFERENCE_CANARY, ENV_CANARY):
+        canaries = (HIDDEN_CANARY, REFERENCE_CANARY, ENV_CANARY) + (
+            () if r.submission == "victim" else (VICTIM_CANARY,))
+        for canary in canaries:
             assert canary not in text, f"{r.submission} obtained {canary}"
     snoop = "\n".join(t.output for t in results["read_secrets"].tests)
     assert "cannot read" in snoop
@@ -397,6 +453,13 @@ def test_feedback_says_what_happened(graded):
     assert "truncated" in text("output_flood") + results["output_flood"].output
     assert "network blocked" in text("network")
     assert "disk full" in text("disk_fill")
+    assert "found 0 other submissions" in text("read_other_submissions")
+    assert outcomes("sleeper") == {"timeout"}, summary
+    assert outcomes("oversized_return") == {"protocol"}, summary
+    assert "exceeds the 16 MiB limit" in text("oversized_return")
+    assert "NaN or infinite" in text("nan_return")
+    assert "expected shape (2, 4), got shape (2, 1)" in text("broadcast_shape")
+    assert "object of type ndarray" in text("object_array")
 
 
 def test_escaping_syscalls_are_refused(graded):
