@@ -35,6 +35,9 @@ DEFAULT_TAG = "autograder-runner:latest"
 BASE_TAG = "autograder-base:bookworm"
 INPUTS_LABEL = "org.autograder.inputs"
 BASE_LABEL = "org.autograder.base-inputs"
+# A hash of the runner files in the image: the docker sandbox refuses an image whose runner is
+# not the one this installation speaks to (an out-of-date image would grade with an old runner).
+RUNNER_LABEL = "org.autograder.runner"
 SUITE = "bookworm"
 DEBOOTSTRAP_PACKAGES = ("python3", "python3-pip", "ca-certificates")
 WHEEL_DIR = Path(os.environ.get("AUTOGRADER_WHEEL_DIR", "/opt/wheels"))
@@ -210,8 +213,16 @@ class BuildResult:
     inputs: str
 
 
-def inputs_hash(base_id: str, wheel: Path, pip_conf: str, reqs: list[str]) -> str:
+def runner_hash() -> str:
+    """The hash of the runner files this installation would put into an image."""
     h = hashlib.sha256()
+    for rel, data in sorted(runner_sources().items()):
+        h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def inputs_hash(base_id: str, wheel: Path, pip_conf: str, reqs: list[str]) -> str:
+    h = hashlib.sha256(RUNNER_LABEL.encode())  # images without the label are rebuilt
     for part in (DOCKERFILE.read_bytes(), base_id.encode(), wheel.name.encode(),
                  _file_hash(wheel).encode(), pip_conf.encode(), " ".join(reqs).encode()):
         h.update(hashlib.sha256(part).digest())
@@ -257,7 +268,8 @@ def build_image(tag: str = DEFAULT_TAG, base: str | None = None, force: bool = F
         log(f"docker build {tag} from {base_image}")
         env = {**os.environ, "DOCKER_BUILDKIT": "1"}
         _run([docker_cli(), "build", "--progress=plain", "--build-arg", f"BASE={base_image}",
-              "--label", f"{INPUTS_LABEL}={inputs}", "-t", tag, str(ctx)], "docker build",
+              "--label", f"{INPUTS_LABEL}={inputs}", "--label", f"{RUNNER_LABEL}={runner_hash()}",
+              "-t", tag, str(ctx)], "docker build",
              env=env)
     # Earlier builds left untagged: their layers below the runner's files are shared anyway.
     subprocess.run([docker_cli(), "image", "prune", "-f", "--filter", f"label={INPUTS_LABEL}"],

@@ -165,6 +165,12 @@ def check_engine(docker: str, image: str) -> None:
                                     f"`autograder image build`")
         raise DockerUnavailable(f"the docker engine is not usable: {err}; start it "
                                 f"(`bash scripts/services.sh` starts dockerd)")
+    from autograder.image.build import RUNNER_LABEL, image_label, runner_hash
+
+    if image_label(image, RUNNER_LABEL) != runner_hash():
+        raise DockerUnavailable(f"the grading image {image} holds a different student runner "
+                                f"than this installation; rebuild it with `autograder image "
+                                f"build`")
 
 
 def _owner_token(pid: int) -> str | None:

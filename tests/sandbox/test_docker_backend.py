@@ -257,3 +257,13 @@ def test_a_warm_container_serves_the_next_submission_with_its_own_files(tmp_path
             assert protocol.decode(runner.channel.recv_bytes(wait=wait))["ok"] == i
             runner.close()
         assert len(sb._pool[(Limits(memory_mb=256, cpu_s=30), 0)]) == 1
+
+
+def test_an_image_with_another_runner_is_refused(docker_sandbox):
+    """An out-of-date image would grade with an old runner: the sandbox refuses it and says how
+    to fix it. The base image (no runner at all) stands in for an old one."""
+    from autograder.sandbox.docker import DockerUnavailable, check_engine
+
+    check_engine(docker_cli(), DEFAULT_TAG)  # the current image is accepted
+    with pytest.raises(DockerUnavailable, match="different student runner.*autograder image build"):
+        check_engine(docker_cli(), "autograder-base:bookworm")
