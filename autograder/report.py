@@ -52,7 +52,8 @@ def test_table(result: GradingResult, *, show_hidden: bool = True) -> Table:
             continue
         style = _STYLE.get(t.outcome, "")
         # Names and feedback are data (test ids hold [params], students print anything).
-        table.add_row(escape(t.name), f"{t.score:g}/{t.max_score:g}",
+        points = f"+{t.score:g} extra" if t.extra_credit else f"{t.score:g}/{t.max_score:g}"
+        table.add_row(escape(t.name), points,
                       f"[{style}]{t.outcome.replace('_', ' ')}[/]", escape(t.output or ""))
     return table
 

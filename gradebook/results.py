@@ -51,6 +51,8 @@ class TestResult:
     duration_s: float = 0.0
     # Which file the test came from: "public" (assignments/<name>/tests) or "hidden" (solutions/).
     suite: str = "public"
+    # Extra credit (Gradescope's convention): max_score is 0 and a pass adds its points on top.
+    extra_credit: bool = False
 
     @property
     def status(self) -> str:
@@ -67,6 +69,7 @@ class TestResult:
             "outcome": self.outcome,
             "duration_s": round(self.duration_s, 6),
             "suite": self.suite,
+            "extra_credit": self.extra_credit,
         }
 
     @classmethod
@@ -104,6 +107,7 @@ class GradingResult:
 
     @property
     def score(self) -> float:
+        """Points earned, extra credit included (so it may exceed ``max_score``)."""
         return round(sum(t.score for t in self.tests), 6)
 
     @property

@@ -45,10 +45,12 @@ class MutantRow:
     score: float
     max_score: float
     caught_by: list[str]
+    reference_score: float = 0.0
 
     @property
     def caught(self) -> bool:
-        return self.score < self.max_score
+        # Against what the reference earns, so losing only extra credit counts too.
+        return self.score < self.reference_score
 
 
 @dataclass
@@ -124,8 +126,8 @@ def verify(assignment: Assignment, sandbox: Sandbox) -> VerifyReport:
     for path in mutants:
         r = results[f"mutant:{path.stem}"]
         rows.append(MutantRow(path.stem, r.score, r.max_score,
-                              [t.name for t in r.tests if t.status != "passed"]))
-    uncaught = [f"{row.mutant} keeps all {row.max_score:g} points: add a test that catches it"
+                              [t.name for t in r.tests if t.status != "passed"], ref.score))
+    uncaught = [f"{row.mutant} keeps all {row.score:g} points: add a test that catches it"
                 for row in rows if not row.caught]
     checks.append(Check(f"every mutant loses points ({len(rows)} mutants)",
                         bool(rows) and not uncaught,

@@ -117,7 +117,8 @@ class GradingPlugin:
     # -- configuration ---------------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
         config.stash[_PLUGIN_KEY] = self
-        config.addinivalue_line("markers", "points(p): the test is worth p points")
+        config.addinivalue_line("markers", "points(p, extra_credit=False): the test is worth p "
+                                           "points (on top of the total if extra_credit)")
         config.addinivalue_line("markers", "visibility(v): visible/public, hidden, "
                                            "after_due_date or after_published")
         config.addinivalue_line("markers", "time_limit(seconds): wall-clock limit of the test")
@@ -148,9 +149,10 @@ class GradingPlugin:
     def _check_markers(item: pytest.Item) -> None:
         m = item.get_closest_marker("points")
         if m is not None and (len(m.args) != 1 or not isinstance(m.args[0], (int, float))
-                              or m.args[0] < 0):
+                              or m.args[0] < 0 or set(m.kwargs) - {"extra_credit"}
+                              or not isinstance(m.kwargs.get("extra_credit", False), bool)):
             raise HarnessError(f"{item.nodeid}: write @pytest.mark.points(p) with one "
-                               f"non-negative number")
+                               f"non-negative number (and optionally extra_credit=True)")
         v = item.get_closest_marker("visibility")
         if v is not None and (len(v.args) != 1 or _visibility(v.args[0]) is None):
             raise HarnessError(f"{item.nodeid}: visibility must be one of "
@@ -292,7 +294,8 @@ class GradingPlugin:
         if record.skipped is not None and record.excinfo is None:
             return None
         m = item.get_closest_marker("points")
-        max_score = float(m.args[0]) if m is not None else 1.0
+        points = float(m.args[0]) if m is not None else 1.0
+        extra_credit = bool(m is not None and m.kwargs.get("extra_credit", False))
         suite = "hidden" if Path(item.path) in self.spec.hidden_files else "public"
         v = item.get_closest_marker("visibility")
         visibility = _visibility(v.args[0]) if v is not None else (
@@ -306,9 +309,11 @@ class GradingPlugin:
             output += ("\n\n" if output else "") + "Your code printed:\n" + student_output
         return TestResult(
             name=f"{item.path.name}::{_strip_param(item.name)}",
-            score=max_score if outcome == Outcome.PASSED else 0.0,
-            max_score=max_score, outcome=outcome, output=output, visibility=visibility,
-            duration_s=(record.finished or time.monotonic()) - record.started, suite=suite)
+            score=points if outcome == Outcome.PASSED else 0.0,
+            max_score=0.0 if extra_credit else points, outcome=outcome, output=output,
+            visibility=visibility,
+            duration_s=(record.finished or time.monotonic()) - record.started, suite=suite,
+            extra_credit=extra_credit)
 
     def _finish_submission(self, sub: str) -> None:
         session = self._sessions.get(sub)

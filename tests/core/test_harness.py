@@ -274,3 +274,33 @@ def test_failure_messages_read_as_feedback_not_pytest_internals(make_course, san
         "Expected your code to raise ValueError, but it returned normally.")
     assert tests["test_bare_assert"].output == 'This check failed: assert out["count"] == 5'
     assert tests["test_assert_with_message"].output == "update must add one to params['count']"
+
+
+EXTRA_CREDIT_TESTS = '''
+import numpy as np
+import pytest
+
+@pytest.mark.points(3)
+def test_regular(student):
+    assert float(student.scale(np.ones(1), 2)[0]) == 2.0
+
+@pytest.mark.points(2, extra_credit=True)
+def test_bonus(student):
+    assert student.check_mode("train") == "train"
+'''
+
+
+def test_extra_credit_adds_on_top_of_the_total(make_course, sandbox, tmp_path):
+    root = make_course({"solutions/toy/toy.py": REFERENCE,
+                        "assignments/toy/tests/test_extra.py": EXTRA_CREDIT_TESTS})
+    toy = Course(root).assignment("toy")
+    ref = (toy.solution_dir / "toy.py").read_text()
+    no_bonus = ref.replace('''    if mode not in ("train", "test"):''', '''    raise NotImplementedError
+    if mode not in ("train", "test"):''')
+    results = _grade(toy, sandbox, tmp_path, {"all": ref, "no_bonus": no_bonus})
+    full, partial = results["all"], results["no_bonus"]
+    assert (full.score, full.max_score) == (5, 3)      # above the maximum
+    assert (partial.score, partial.max_score) == (3, 3)  # the whole regular total without it
+    bonus = next(t for t in full.tests if t.name.endswith("test_bonus"))
+    assert bonus.extra_credit and (bonus.score, bonus.max_score) == (2, 0)
+    assert bonus.to_json()["max_score"] == 0  # Gradescope's shape for extra credit
