@@ -256,7 +256,7 @@ def test_max_pool_backward_tie_convention(student):
 # ------------------------------------------------------------------ bonus: fast convolution
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(1, extra_credit=True)
 def test_conv_forward_fast_matches_naive(student, rng):
     x = rng.normal(size=(2, 3, 8, 11))
     w = rng.normal(size=(4, 3, 3, 2))
@@ -271,7 +271,7 @@ def test_conv_forward_fast_matches_naive(student, rng):
                       "reshape to (N, F, H_out, W_out)")
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(1, extra_credit=True)
 def test_conv_backward_fast_matches_naive(student, rng):
     x = rng.normal(size=(2, 3, 8, 11))
     w = rng.normal(size=(4, 3, 3, 2))

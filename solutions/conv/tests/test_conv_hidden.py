@@ -241,7 +241,7 @@ HINT_FAST = ("the fast functions must give the naive ones' results on every shap
              "(di : di + S * H_out : S), and the final reshape to (N, F, H_out, W_out)")
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(1, extra_credit=True)
 @pytest.mark.parametrize("x_shape, w_shape, stride, pad", FAST_CASES)
 def test_conv_forward_fast_matches_torch(student, rng, x_shape, w_shape, stride, pad):
     x, w, b, _ = _conv_problem(rng, x_shape, w_shape, stride, pad)
@@ -261,7 +261,7 @@ def _fast_grads(student, x, w, b, dout, stride, pad):
 FAST_GRAD_CASE = ((2, 2, 7, 9), (3, 2, 3, 4), 2, 1)   # x, w, stride, pad: windows overlap
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(1, extra_credit=True)
 @pytest.mark.parametrize("which", ["dx", "dw", "db"])
 def test_conv_backward_fast_matches_torch(student, rng, which):
     x_shape, w_shape, stride, pad = FAST_GRAD_CASE
@@ -332,7 +332,7 @@ def _too_slow(fn_name, fast, naive, advice):
 # it keeps the im2col cache in the student process, so copying the cache between processes
 # is not timed as part of the student's function.
 
-@pytest.mark.points(1)
+@pytest.mark.points(1, extra_credit=True)
 @pytest.mark.time_limit(60)
 def test_conv_forward_fast_speed(submission, reference):
     speed = submission.module("conv_speed")
@@ -361,7 +361,7 @@ def _naive_cache(reference):
     return reference.conv_forward_naive(x, w, b, SPEED_PARAM)[1]
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(1, extra_credit=True)
 @pytest.mark.time_limit(60)
 def test_conv_backward_fast_speed(submission, reference):
     speed = submission.module("conv_speed")
