@@ -353,3 +353,15 @@ def test_content_hash_matches_the_graders(tmp_path):
     (tmp_path / "sub" / "a" / "b.py").write_bytes(b"y = 2\n")
     (tmp_path / "sub" / "softmax.py").write_bytes(b"def f(): pass\n")
     assert content_hash(read_files(tmp_path / "sub")) == graders_hash(tmp_path / "sub")
+
+
+def test_extra_credit_is_kept_above_the_maximum(gb):
+    """A results.json with an extra-credit test (max_score 0, Gradescope's convention) scores
+    above its maximum; the gradebook keeps it rather than capping it."""
+    tests = (Check("test_regular", 10.0, 10.0, "passed"),
+             Check("test_bonus", 2.0, 0.0, "passed", extra_credit=True))
+    bonus = GradingResult(assignment="hw1", submission="s1", tests=tests, backend="process")
+    sub = gb.record_submission("s1", "hw1", "hash-bonus", at("2026-09-18T20:00"))
+    gb.record_result(sub.id, bonus, "run-bonus")
+    grade = gb.grades(AS_OF, only="s1")[0].assessment("hw1")
+    assert grade.max_points == 10 and grade.points == 12
