@@ -62,7 +62,7 @@ def release(name: str, course_dir: Path | None) -> None:
 @click.option("--backend", type=click.Choice(["process", "docker"]), default=None,
               help="The sandbox (default: course.toml's grading.backend, else process).")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=None,
-              help="Grading workers (default: course.toml's grading.jobs; 0 = one per CPU "
+              help="Grading workers (default: course.toml's grading.jobs; 0 = one per two CPUs "
                    "for large batches).")
 @click.option("--public-only", is_flag=True, help="Run only the public tests.")
 @click.option("--details", is_flag=True, help="Also print every test's feedback.")
@@ -117,9 +117,8 @@ def check(directory: Path | None) -> None:
     from rich.console import Console
 
     from autograder.config import load_assignment
-    from autograder.harness.grader import run_session, spec_for_release
+    from autograder.harness.grader import make_sandbox, run_session, spec_for_release
     from autograder.harness.plugin import HarnessError, PreparedSubmission
-    from autograder.harness.grader import make_sandbox
     from autograder.report import test_table, warn_degraded
 
     here = (directory or Path.cwd()).resolve()
@@ -133,7 +132,6 @@ def check(directory: Path | None) -> None:
     except (ConfigError, HarnessError) as e:
         raise UserError(str(e)) from None
     import tempfile
-    from autograder.submissions import prepare
 
     with tempfile.TemporaryDirectory(prefix="autograder-check-") as tmp:
         staged = Path(tmp) / "submission"

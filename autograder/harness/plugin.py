@@ -75,7 +75,6 @@ class _TestRecord:
     started: float = 0.0
     finished: float = 0.0
     excinfo: Any = None
-    phase: str = ""
     skipped: str | None = None
     output_mark: tuple[int, int] = (0, 0)
     output: str = ""
@@ -263,7 +262,6 @@ class GradingPlugin:
                     record.skipped = str(call.excinfo.value)
                 else:
                     record.excinfo = call.excinfo
-                    record.phase = call.when
             if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
                 session = self._sessions.get(self._submission_of(item))
                 if session is not None:

@@ -27,7 +27,7 @@ import ctypes
 import os
 import resource
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 CLONE_NEWNS = 0x00020000
@@ -73,7 +73,6 @@ class Plan:
     readonly_paths: tuple[str, ...] = ()  # interpreter, venv, runner package: bound read-only
     root_mount: str = ""      # an empty directory to build the private root on
     workdir: str = ""         # without root: where to copy the files (fresh, per runner)
-    extra_degraded: tuple[str, ...] = field(default=())
 
 
 def _check(ret: int, what: str) -> None:

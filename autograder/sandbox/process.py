@@ -84,12 +84,11 @@ class ProcessSandbox(Sandbox):
         os.chmod(self._tmp.name, 0o711)
         self.root_mount = os.path.join(self._tmp.name, "root")
         os.makedirs(self.root_mount)
+        self._readonly_paths = self.readonly_paths()  # fixed for this process: computed once
 
     # The paths a runner needs read-only inside its private root.
     @staticmethod
     def readonly_paths() -> tuple[str, ...]:
-        import numpy  # noqa: F401 - its location is one of the paths
-
         paths = {sys.prefix, sys.base_prefix, sys.exec_prefix,
                  os.path.dirname(autograder.__file__)}
         for p in sys.path:
@@ -130,7 +129,7 @@ class ProcessSandbox(Sandbox):
         plan = Plan(staging_dir=str(files), uid=self.uid_base + slot,
                     memory_mb=limits.memory_mb, cpu_s=limits.cpu_s,
                     max_processes=limits.max_processes, disk_mb=limits.disk_mb,
-                    readonly_paths=self.readonly_paths(), root_mount=self.root_mount,
+                    readonly_paths=self._readonly_paths, root_mount=self.root_mount,
                     workdir=workdir)
         request = {"op": "spawn", "plan": asdict(plan),
                    "max_message": limits.max_message_bytes}

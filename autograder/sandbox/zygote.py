@@ -109,7 +109,7 @@ def _supervise(plan: confine.Plan, fds: list[int], max_message: int) -> None:
     proto_r, proto_w, out_w, status_w = fds
     os.setsid()
     is_root = os.geteuid() == 0
-    degraded = list(plan.extra_degraded) + confine.unshare_namespaces(is_root)
+    degraded = confine.unshare_namespaces(is_root)
     namespaced = is_root and not degraded
     init = os.fork()
     if init == 0:
@@ -144,12 +144,8 @@ def serve(sock: socket.socket) -> None:
         if not msg:
             return
         request = json.loads(msg)
-        if request.get("op") == "ping":
-            sock.send(b'{"ok": true}')
-            continue
         plan = confine.Plan(**{**request["plan"],
-                               "readonly_paths": tuple(request["plan"]["readonly_paths"]),
-                               "extra_degraded": tuple(request["plan"]["extra_degraded"])})
+                               "readonly_paths": tuple(request["plan"]["readonly_paths"])})
         pid = os.fork()
         if pid == 0:
             sock.close()
