@@ -90,8 +90,8 @@ class OutputBuffer:
         return bytes(self.data[start:end]).decode("utf-8", "replace")
 
 
-class RunnerProcess:
-    """A running student runner, as the grader sees it."""
+class RunnerProcess(ABC):
+    """A running student runner, as the grader sees it. Backends supply :meth:`exit_info`."""
 
     def __init__(self, channel: Channel, output_fd: int, output: OutputBuffer,
                  kill_pids: tuple[int, ...], degraded: list[str]):
@@ -146,6 +146,10 @@ class RunnerProcess:
 
     def close(self) -> None:
         self.kill()
+        self.release_pipes()
+
+    def release_pipes(self) -> None:
+        """Close the protocol channel and the output pipe, keeping what was still in it."""
         self.channel.close()
         try:
             self.drain_output(0.05)

@@ -377,15 +377,7 @@ class DockerRunner(RunnerProcess):
         a request exits by itself), the container is killed and removed in the background;
         :meth:`DockerSandbox.close` waits for all of it."""
         self._closed = True
-        self.channel.close()
-        try:
-            self.drain_output(0.05)
-        except OSError:
-            pass
-        try:
-            os.close(self.output_fd)
-        except OSError:
-            pass
+        self.release_pipes()
         threading.Thread(target=self.kill, name=f"kill-{self.name}", daemon=True).start()
 
 
