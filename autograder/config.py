@@ -91,7 +91,8 @@ class Slack(_Strict):
 class GradingDefaults(_Strict):
     backend: Literal["process", "docker"] = "process"
     score_policy: Literal["last", "best", "chosen"] = "last"
-    jobs: int = Field(0, ge=0, description="parallel grading workers; 0 means one per CPU")
+    jobs: int = Field(0, ge=0, description="parallel grading workers; 0 means automatic "
+                                           "(one per two CPUs, for large batches)")
 
 
 class Category(_Strict):
