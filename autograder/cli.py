@@ -9,10 +9,26 @@ import click
 
 from autograder.config import ConfigError
 from autograder.course import Course, CourseNotFound
+from autograder.errors import AutograderError, PlatformError
 
 
 class UserError(click.ClickException):
     """A mistake the user can fix; printed without a traceback."""
+
+
+class _Commands(click.Group):
+    """Every command prints the platform's errors as messages: a user's mistake with what to fix
+    (exit 1), a fault of the platform said to be one (exit 2); never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PlatformError as e:
+            err = click.ClickException(f"a fault of the grading platform, not of your files: {e}")
+            err.exit_code = 2
+            raise err from None
+        except AutograderError as e:
+            raise click.ClickException(str(e)) from None
 
 
 def _course(course_dir: Path | None) -> Course:
@@ -27,7 +43,7 @@ course_option = click.option(
     help="The course repository (default: the one containing the current directory).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dl-autograder")
 def main() -> None:
     """Grade deep-learning assignments: student code runs sandboxed, verdicts stay trusted."""

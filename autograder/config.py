@@ -6,6 +6,8 @@ file, the key and what to write instead, and nothing is partially applied.
 
 from __future__ import annotations
 
+from autograder.errors import UserError
+
 import datetime as dt
 import tomllib
 from pathlib import Path
@@ -15,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A course or assignment config file is missing or malformed. The message says the fix."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from autograder.errors import UserError
+
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 from autograder.config import AssignmentConfig, ConfigError, CourseConfig, load_assignment, load_course
 
 
-class CourseNotFound(Exception):
+class CourseNotFound(UserError):
     """No course directory (one holding course.toml or assignments/) at or above a path."""
 
 

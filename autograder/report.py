@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gradebook.results import GradingResult, Outcome
+from autograder.results import GradingResult, Outcome
 
 _STYLE = {Outcome.PASSED: "green", Outcome.FAILED: "red", Outcome.ERROR: "red",
           Outcome.NOT_IMPLEMENTED: "yellow", Outcome.TIMEOUT: "magenta",

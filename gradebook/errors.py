@@ -3,8 +3,10 @@ written nothing (each one is a single transaction)."""
 
 from __future__ import annotations
 
+from autograder.errors import UserError
 
-class GradebookError(Exception):
+
+class GradebookError(UserError):
     """Base class: a mistake the user can fix."""
 
 

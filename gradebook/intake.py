@@ -20,7 +20,7 @@ import pandas as pd
 
 from gradebook.csvfiles import parse_time
 from gradebook.errors import GradebookError, InvalidFile
-from gradebook.results import GradingResult
+from autograder.results import GradingResult
 from gradebook.store import Gradebook
 
 

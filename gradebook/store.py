@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
@@ -29,8 +32,9 @@ from gradebook import models as m
 from gradebook.csvfiles import RosterRow, ScoreRow
 from gradebook.errors import (GradebookError, NotAGradebook, ResultConflict, ScoresError,
                               UnknownAssignment, UnknownStudent, UnknownSubmission)
-from gradebook.policy import AssessmentSpec, Attempt, StudentGrade, StudentRecords, as_course_time, grade_all
-from gradebook.results import GradingResult
+from autograder.results import GradingResult, SubmissionIdentity
+from gradebook.policy import (AssessmentSpec, Attempt, StudentGrade, StudentRecords, as_course_time,
+                              fmt_time, grade_all)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DB_ENV = "AUTOGRADER_DB"
@@ -156,6 +160,59 @@ class TestRecord:
     max_score: float
 
 
+@dataclass(frozen=True)
+class StoredSubmission:
+    """A submission record: made when the files are received (before grading), so its identity
+    can travel with the grading job and come back inside the result."""
+
+    id: int
+    student: str
+    assignment: str
+    attempt: int
+    content_hash: str
+    received_at: dt.datetime  # aware, UTC
+
+    @property
+    def identity(self) -> SubmissionIdentity:
+        """What a grading job and its result carry (``GradingResult.identity``)."""
+        return SubmissionIdentity(self.student, self.attempt, self.received_at.isoformat())
+
+    # The name the rest of the gradebook uses for the receipt time.
+    @property
+    def submitted_at(self) -> dt.datetime:
+        return self.received_at
+
+
+@dataclass(frozen=True)
+class RecordedResult:
+    """What :meth:`Gradebook.record_graded` stored: enough to print a line and to find the
+    student's ``explain``."""
+
+    submission_id: int
+    student: str
+    assignment: str
+    attempt: int
+    received_at: dt.datetime  # aware, UTC
+    run_id: str
+    score: float
+    max_points: float  # the assignment's points (the result's own maximum when it has none)
+
+
+@dataclass(frozen=True)
+class SubmissionRow:
+    """One line of ``gradebook submissions list``."""
+
+    id: int
+    student: str
+    assignment: str
+    attempt: int
+    received_at: dt.datetime
+    content_hash: str
+    runs: int
+    score: float | None  # of the newest run; None before grading
+    max_points: float | None
+
+
 class Gradebook:
     """The records of one course. Open with :meth:`open`; use as a context manager or call
     :meth:`close`."""
@@ -166,6 +223,8 @@ class Gradebook:
         self._write_engine = write_engine or engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
+        # The session of an open :meth:`transaction` in this thread, which every write joins.
+        self._batch = threading.local()
         for _ in range(3):
             try:
                 with self._tx() as s:
@@ -208,9 +267,49 @@ class Gradebook:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _tx(self) -> Any:
-        """A session in a transaction: commits on success, rolls back on any exception."""
-        return self._writes.begin()
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        """A session in a transaction: commits on success, rolls back on any exception. Inside
+        :meth:`transaction` it is that transaction's session (committed when it ends)."""
+        outer = getattr(self._batch, "session", None)
+        if outer is not None:
+            yield outer
+            return
+        with self._writes.begin() as s:
+            yield s
+
+    def _in_transaction(self) -> bool:
+        return getattr(self._batch, "session", None) is not None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every write inside one transaction: all of them are kept, or none (a batch of
+        results, an import). Nested uses join the outer one."""
+        if self._in_transaction():
+            yield
+            return
+        with self._writes.begin() as s:
+            self._batch.session = s
+            try:
+                yield
+            finally:
+                self._batch.session = None
+
+    def _audit(self, s: Session, action: str, *, student: str = "", assignment: str = "",
+               detail: str = "", reason: str = "", actor: str = "") -> None:
+        """One line of the audit trail, written in the same transaction as the change."""
+        s.add(m.AuditEntry(course_id=self.course_id, at=m.utcnow(), actor=actor, action=action,
+                           student=student, assignment=assignment, detail=detail, reason=reason))
+
+    def audit(self, student: str | None = None, assignment: str | None = None) -> list[m.AuditEntry]:
+        """The audit trail (extensions, manual scores, overrides, deletions), oldest first."""
+        with self._sessions() as s:
+            q = sa.select(m.AuditEntry).where(m.AuditEntry.course_id == self.course_id)
+            if student is not None:
+                q = q.where(m.AuditEntry.student == student)
+            if assignment is not None:
+                q = q.where(m.AuditEntry.assignment == assignment)
+            return list(s.scalars(q.order_by(m.AuditEntry.id)))
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert(table) if self.engine.dialect.name == "postgresql"

@@ -26,7 +26,7 @@ from autograder.course import Assignment
 from autograder.harness.grader import run_session, spec_for
 from autograder.harness.plugin import PreparedSubmission
 from autograder.sandbox.base import Sandbox
-from gradebook.results import GradingResult
+from autograder.results import GradingResult
 
 REFERENCE_ID = "reference"
 STUB_ID = "stub"

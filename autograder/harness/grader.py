@@ -20,7 +20,7 @@ from autograder.harness.plugin import (GradingPlugin, GradingSpec, HarnessError,
                                        PreparedSubmission)
 from autograder.sandbox.base import Limits, Sandbox
 from autograder.submissions import IntakeError, prepare, submission_id
-from gradebook.results import GradingResult, Outcome, ResourceUse, TestResult
+from autograder.results import GradingResult, Outcome, ResourceUse, TestResult
 
 
 def make_sandbox(backend: str) -> Sandbox:

@@ -5,7 +5,7 @@ session scope, so pytest collects the tests once and runs all tests of one submi
 (one student runner per submission, restarted only after a crash or timeout). This plugin gives
 the tests their fixtures (``student``, ``submission``, ``reference``, ``rng``), reads their
 markers (``points``, ``visibility``, ``time_limit``), enforces time limits, and turns every
-test's outcome into a :class:`~gradebook.results.TestResult`. It is the one place that decides
+test's outcome into a :class:`~autograder.results.TestResult`. It is the one place that decides
 a score.
 """
 
@@ -25,17 +25,18 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+from autograder.errors import GraderError
 from autograder.harness.remote import (ImportFailed, SandboxFailure, StudentError,
                                        StudentSession, StudentSideFailure)
 from autograder.sandbox.base import Limits, Sandbox
-from gradebook.results import VISIBILITIES, GradingResult, Outcome, ResourceUse, TestResult
+from autograder.results import VISIBILITIES, GradingResult, Outcome, ResourceUse, TestResult
 
 _PARAM = "_ag_submission"
 _ID_PREFIX = "AGSUB"
 MAX_TEST_OUTPUT = 4000
 
 
-class HarnessError(Exception):
+class HarnessError(GraderError):
     """The tests themselves are broken (collection error, bad marker): never the student's fault."""
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import protocol
+from autograder.errors import PlatformError
 from autograder.sandbox.base import CallTimeout, ExitInfo, Limits, RunnerProcess, Sandbox
 
 
@@ -72,7 +73,7 @@ class StaleHandle(StudentSideFailure):
     outcome = "error"
 
 
-class SandboxFailure(Exception):
+class SandboxFailure(PlatformError):
     """The sandbox failed before any student code ran: a grader-side problem."""
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from autograder.harness.plugin import GradingSpec, HarnessError, PreparedSubmission
 from autograder.sandbox.base import Limits
-from gradebook.results import GradingResult
+from autograder.results import GradingResult
 
 
 def _spec_to_json(spec: GradingSpec) -> dict:

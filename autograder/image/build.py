@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import autograder
+from autograder.errors import UserError
 
 DEFAULT_TAG = "autograder-runner:latest"
 BASE_TAG = "autograder-base:bookworm"
@@ -49,7 +50,7 @@ RUNNER_FILES = ("__init__.py", "protocol.py", "runner/__init__.py", "runner/serv
                 "runner/container_entry.py")
 
 
-class ImageBuildError(Exception):
+class ImageBuildError(UserError):
     """The image could not be built; the message says which step failed and why."""
 
 

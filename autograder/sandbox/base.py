@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.config import Resources
+from autograder.errors import PlatformError
 from autograder.protocol import Channel
 
 
-class SandboxError(Exception):
+class SandboxError(PlatformError):
     """The sandbox itself failed (not the student's code): a grader-side problem."""
 
 

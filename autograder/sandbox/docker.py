@@ -23,8 +23,9 @@ errors) is added to the runner's output when it ends.
 
 Every container: ``--network none``, a read-only root, size-bounded tmpfs for ``/tmp``,
 ``/dev/shm`` and ``/submission``, memory equal to memory+swap, ``--pids-limit``, a CPU quota,
-``--cap-drop ALL``, ``no-new-privileges``, a seccomp profile that also refuses ``ptrace``, new
-namespaces and io_uring, a non-root uid per slot, no host environment, no log kept by the daemon
+``--cap-drop ALL``, ``no-new-privileges``, the seccomp profile of the one sandbox policy
+(:mod:`autograder.sandbox.policy`: also ``ptrace``, new namespaces, io_uring, file locks), a
+non-root uid per slot, no host environment, no log kept by the daemon
 (``--log-driver none``: a flood cannot fill the host's disk), and a wall-clock kill. Containers
 are labelled with their grader; they are removed when their runner ends, and a grader removes
 those a crashed grader left behind when it starts.
@@ -57,19 +58,15 @@ from autograder.image.build import DEFAULT_TAG, docker_cli
 from autograder.protocol import Channel, ChannelClosed
 from autograder.sandbox.base import (ExitInfo, Limits, OutputBuffer, RunnerProcess, Sandbox,
                                      SandboxError)
+from autograder.sandbox import policy
 from autograder.sandbox.gpu import GpuAllocator, GpuLease, gpu_flags, request_gpu
-
-try:  # a clean message in the CLI (which reports HarnessError without a traceback)
-    from autograder.harness.plugin import HarnessError as _UserFacing
-except ImportError:  # pragma: no cover
-    _UserFacing = Exception
 
 IMAGE_ENV = "AUTOGRADER_IMAGE"
 LABEL = "org.autograder.sandbox"
 OWNER_LABEL = "org.autograder.owner"
 EXPIRES_LABEL = "org.autograder.expires"
 INSTANCE_LABEL = "org.autograder.instance"
-UID_BASE = 61000
+UID_BASE = policy.UID_BASE
 WORKDIR = "/submission"
 #: Memory for the interpreter, numpy and torch themselves, on top of the submission's own
 #: ``memory_mb`` (the process backend's warm runner has them loaded before its limit applies).
@@ -84,58 +81,37 @@ WALL_SLACK_S = 60
 #: A warm container (started ahead for the next runner of the same slot and limits, waiting for
 #: its files) older than this is replaced rather than used.
 POOL_MAX_IDLE_S = 600
-CLEAN_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": WORKDIR,
-    "TMPDIR": "/tmp",
-    "LANG": "C.UTF-8",
-    "PYTHONDONTWRITEBYTECODE": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
-
-
-#: Syscalls refused with EPERM on top of docker's own confinement: everything docker's default
-#: profile refuses, plus ``ptrace`` (which docker allows on current kernels) and
-#: ``io_uring``. Allowed by default otherwise, so a newer libc's calls keep working.
-DENIED_SYSCALLS = (
-    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
-    "delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
-    "get_kernel_syms", "get_mempolicy", "init_module", "io_uring_enter", "io_uring_register",
-    "io_uring_setup", "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load", "keyctl",
-    "lookup_dcookie", "mbind", "mount", "mount_setattr", "move_mount", "move_pages",
-    "name_to_handle_at", "nfsservctl", "open_by_handle_at", "open_tree", "perf_event_open",
-    "pidfd_getfd", "pivot_root", "process_vm_readv", "process_vm_writev", "ptrace",
-    "query_module", "quotactl", "quotactl_fd", "reboot", "request_key", "set_mempolicy",
-    "setns", "settimeofday", "stime", "swapoff", "swapon", "sysfs", "_sysctl", "umount",
-    "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vm86", "vm86old",
-)
-#: CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
-_CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000,
-                          0x20000000, 0x40000000)
-_EPERM, _ENOSYS = 1, 38
+CLEAN_ENV = policy.clean_environment(home=WORKDIR)
 
 
 def seccomp_profile() -> dict:
-    """The container's seccomp profile (docker's JSON format)."""
+    """The container's seccomp profile (docker's JSON format), from the one sandbox policy
+    (:mod:`autograder.sandbox.policy`) the process backend's filter is built from too. Only
+    x86-64 is listed: a call from another ABI (32-bit, x32) is refused outright, as there."""
+    eperm = {"action": "SCMP_ACT_ERRNO", "errnoRet": policy.EPERM}
     return {
         "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "architectures": ["SCMP_ARCH_X86_64"],
         "syscalls": [
-            {"names": list(DENIED_SYSCALLS), "action": "SCMP_ACT_ERRNO", "errnoRet": _EPERM},
+            {"names": list(policy.DENIED_SYSCALLS), **eperm},
             # New namespaces (a user namespace needs no capability): refused, one rule a flag
             # (a rule matches when (flags & F) == F).
-            *({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": _EPERM,
+            *({"names": ["clone"], **eperm,
                "args": [{"index": 0, "value": flag, "valueTwo": flag,
-                         "op": "SCMP_CMP_MASKED_EQ"}]} for flag in _CLONE_NAMESPACE_FLAGS),
+                         "op": "SCMP_CMP_MASKED_EQ"}]}
+              for flag in policy.CLONE_NAMESPACE_FLAGS.values()),
+            # Record locks and leases: a covert channel through shared read-only files.
+            *({"names": ["fcntl"], **eperm,
+               "args": [{"index": 1, "value": cmd, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]}
+              for cmd in policy.FCNTL_LOCK_COMMANDS.values()),
             # clone3's flags sit in memory seccomp cannot read: "not implemented" makes the
             # libc fall back to clone, which is filtered above.
-            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": _ENOSYS},
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": policy.ENOSYS},
         ],
     }
 
 
-class DockerUnavailable(SandboxError, _UserFacing):
+class DockerUnavailable(SandboxError):
     """No usable docker engine or image; the message says how to get one."""
 
 

@@ -40,13 +40,8 @@ _DEVICE_ID = re.compile(r"^(\d+|GPU-[0-9A-Za-z-]+|MIG-[0-9A-Za-z/-]+)$")
 
 from autograder.sandbox.base import SandboxError
 
-try:  # the harness reports it as a grader-side problem, with this message, not a traceback
-    from autograder.harness.plugin import HarnessError as _UserFacing
-except ImportError:  # pragma: no cover
-    _UserFacing = Exception
 
-
-class GpuUnavailable(SandboxError, _UserFacing):
+class GpuUnavailable(SandboxError):
     """A job needs a GPU this worker cannot give it. The message says what to do."""
 
 

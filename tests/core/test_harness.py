@@ -10,7 +10,7 @@ import pytest
 
 from autograder.course import Course
 from autograder.harness.grader import grade_uploads
-from gradebook.results import GradingResult
+from autograder.results import GradingResult
 from tests.conftest import write
 
 REFERENCE = '''

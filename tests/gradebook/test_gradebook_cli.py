@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from autograder.cli import main
 from gradebook.export import CANVAS_FIXED, POINTS_POSSIBLE
-from gradebook.results import GradingResult
-from gradebook.results import TestResult as Check
+from autograder.results import GradingResult
+from autograder.results import TestResult as Check
 
 UTC = dt.timezone.utc
 AS_OF = "2026-12-31T00:00"

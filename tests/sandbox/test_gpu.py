@@ -145,7 +145,7 @@ def test_another_worker_process_cannot_take_a_held_device(tmp_path):
 
 def test_a_required_gpu_on_a_worker_without_one_is_refused_before_any_container(
         tmp_path, monkeypatch):
-    from autograder.harness.plugin import HarnessError
+    from autograder.errors import PlatformError
     from autograder.sandbox.docker import DockerSandbox
 
     monkeypatch.setenv("AUTOGRADER_GPUS", "")
@@ -153,7 +153,7 @@ def test_a_required_gpu_on_a_worker_without_one_is_refused_before_any_container(
     try:
         with pytest.raises(GpuUnavailable, match="requires a GPU") as info:
             sb.start(tmp_path, Limits())
-        assert isinstance(info.value, HarnessError)  # shown as a message, not a traceback
+        assert isinstance(info.value, PlatformError)  # shown as a message, not a traceback
         assert sb._runners == set()
     finally:
         sb.close()

@@ -20,7 +20,7 @@ import pytest
 
 from autograder.course import Course
 from autograder.harness.grader import grade_uploads
-from gradebook.results import GradingResult
+from autograder.results import GradingResult
 from tests.conftest import as_root, write
 from tests.support.services import need
 

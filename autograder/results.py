@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 #: Gradescope's visibility values. ``visible`` is what course material calls "public".
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
+#: Which tests a result covers: every test (public and hidden), or the public ones only
+#: (``grade --public-only``, a student's ``check``). Only a ``full`` result may count as a grade.
+TestSet = Literal["full", "public"]
 
-class Outcome:
-    """Why a test ended as it did. ``status`` (passed/failed) is derived from it."""
+
+class Outcome(StrEnum):
+    """Why a test ended as it did: the platform's one vocabulary of verdicts, used by the harness,
+    the reports, the gradebook and the service. ``status`` (passed/failed) is derived from it.
+    Which outcome a test gets is decided in one place, :mod:`autograder.harness.verdict`."""
 
     PASSED = "passed"
     FAILED = "failed"                  # a check in the test failed: wrong values, shapes, dtypes
@@ -32,10 +39,13 @@ class Outcome:
     CRASH = "crash"                    # the student process died (exit, signal) during the test
     PROTOCOL = "protocol"              # the student process sent something the protocol refuses
     BUDGET = "budget"                  # the submission's total time budget was spent before this test
-    GRADER_ERROR = "grader_error"      # the test itself is broken; never the student's fault
+    INTAKE = "intake"                  # the upload could not be read (bad zip, notebook, names)
+    GRADER_ERROR = "grader_error"      # the platform or the test itself failed; never the student's fault
 
-    ALL = (PASSED, FAILED, ERROR, NOT_IMPLEMENTED, TIMEOUT, MEMORY, CRASH, PROTOCOL, BUDGET,
-           GRADER_ERROR)
+    @property
+    def charged_to_student(self) -> bool:
+        """False for a fault of the platform: such a test is not counted against anyone."""
+        return self is not Outcome.GRADER_ERROR
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,7 @@ class TestResult:
     name: str
     score: float
     max_score: float
-    outcome: str
+    outcome: Outcome
     output: str = ""
     visibility: str = "visible"
     duration_s: float = 0.0
@@ -53,6 +63,9 @@ class TestResult:
     suite: str = "public"
     # Extra credit (Gradescope's convention): max_score is 0 and a pass adds its points on top.
     extra_credit: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome", Outcome(self.outcome))  # refuses an unknown kind
 
     @property
     def status(self) -> str:
@@ -75,7 +88,8 @@ class TestResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TestResult:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -89,8 +103,35 @@ class ResourceUse:
 
 
 @dataclass(frozen=True)
+class SubmissionIdentity:
+    """Who submitted what, and when it was received: made when a submission is stored, carried
+    by its grading job and by every result, so the gradebook never reconstructs it.
+
+    ``received_at`` is an ISO 8601 time with its UTC offset (deadlines are judged on it, never
+    on when grading ran); ``attempt`` counts from 1 (0: not yet numbered by a gradebook)."""
+
+    student: str = ""
+    attempt: int = 0
+    received_at: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"student": self.student, "attempt": self.attempt,
+                "received_at": self.received_at}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> SubmissionIdentity:
+        data = data or {}
+        return cls(student=str(data.get("student", "")), attempt=int(data.get("attempt", 0)),
+                   received_at=str(data.get("received_at", "")))
+
+
+@dataclass(frozen=True)
 class GradingResult:
-    """The graded submission. ``score`` is always the sum of the tests' scores."""
+    """The graded submission. ``score`` is always the sum of the tests' scores.
+
+    ``submission`` is the submission's id in its batch (or its gradebook id); ``identity`` says
+    whose it is and when it was received; ``run_id`` names this grading run (a regrade is a new
+    run); ``test_set`` says which tests ran (only a ``full`` result may count as a grade)."""
 
     assignment: str
     submission: str
@@ -104,6 +145,15 @@ class GradingResult:
     # A submission-level message: intake problems, import errors, output truncation.
     output: str = ""
     graded_at: str = ""
+    identity: SubmissionIdentity = field(default_factory=SubmissionIdentity)
+    run_id: str = ""
+    test_set: TestSet = "full"
+
+    @property
+    def grader_errors(self) -> tuple[TestResult, ...]:
+        """Tests that ended in a fault of the platform: staff must look, the student is not
+        charged."""
+        return tuple(t for t in self.tests if t.outcome is Outcome.GRADER_ERROR)
 
     @property
     def score(self) -> float:
@@ -129,6 +179,9 @@ class GradingResult:
             "resources": asdict(self.resources),
             "degraded_protections": list(self.degraded),
             "graded_at": self.graded_at,
+            "identity": self.identity.to_json(),
+            "run_id": self.run_id,
+            "test_set": self.test_set,
         }
 
     @classmethod
@@ -144,6 +197,9 @@ class GradingResult:
             degraded=tuple(data.get("degraded_protections", ())),
             output=data.get("output", ""),
             graded_at=data.get("graded_at", ""),
+            identity=SubmissionIdentity.from_json(data.get("identity")),
+            run_id=str(data.get("run_id", "")),
+            test_set="public" if data.get("test_set") == "public" else "full",
         )
 
     def write(self, path: Path) -> None:
