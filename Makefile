@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test services bench clean
+.PHONY: demo serve test services bench clean htmx
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ test: $(STAMP)
 
 services:
 	bash scripts/services.sh
+
+# The pages' htmx comes from the npm registry (package.json pins the major) and is committed under
+# autograder/service/static/, so a pip-installed package serves it with no npm and no CDN.
+htmx:
+	npm ci --no-audit --no-fund
+	npm run -s vendor
 
 bench: $(STAMP)
 	$(PY) benchmarks/grade_throughput.py
