@@ -33,6 +33,11 @@ def softmax_loss(x, y):
     so the result is exactly the same, but ``exp`` can no longer overflow (``np.exp(1000.0)``
     is ``inf``).
 
+    And never take the log of a probability: when the correct class is hundreds of units below
+    the row maximum, its probability underflows to 0 and ``-np.log(0)`` is ``inf``. Compute the
+    log-probabilities directly with log-sum-exp,
+    ``log p = (s - max) - log(sum(exp(s - max)))``, and the loss from them.
+
     Inputs:
     - x: numpy array of shape (N, C), x[i, j] is the score of class j for example i.
     - y: numpy integer array of shape (N,), y[i] in range(C) is the label of example i.

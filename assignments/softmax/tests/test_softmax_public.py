@@ -15,6 +15,18 @@ def _labels(rng, n, c):
     return rng.permutation(np.arange(n) % c)
 
 
+def _own_numerical_gradient(f, x, what):
+    """The numerical gradient of your own function ``f`` at ``x``. A gradient check of a loss
+    that does not depend on its input proves nothing (both gradients are zero), so that fails
+    here with its own message."""
+    numeric = numerical_gradient(f, x)
+    if not np.any(numeric):
+        raise AssertionError(f"your loss does not change at all when {what} changes (its "
+                             f"numerical derivative is zero everywhere), so your gradient "
+                             f"cannot be checked: compute the loss from the scores first")
+    return numeric
+
+
 # ---------------------------------------------------------------------------- softmax_loss
 
 
@@ -23,8 +35,19 @@ def test_softmax_loss_shapes(student, rng):
     x = rng.normal(size=(5, 4))
     y = _labels(rng, 5, 4)
     loss, dx = student.softmax_loss(x, y)
-    assert_shape(loss, (), name="loss")
-    assert_shape(dx, (5, 4), name="dx")
+    loss = assert_shape(loss, (), name="loss")
+    dx = assert_shape(dx, (5, 4), name="dx")
+    # Values any correct answer has, whatever the scores: a positive finite loss; each row of
+    # dx = (softmax - onehot) / N sums to 0 and is negative only at the correct class.
+    if not (np.isfinite(loss) and loss > 0):
+        raise AssertionError(f"loss is {float(loss)!r}: a cross-entropy loss of random scores "
+                             f"is a positive finite number")
+    assert_close(dx.sum(axis=1), np.zeros(5), atol=1e-9, name="the row sums of dx",
+                 hint="each row of dx = (softmax(x) - onehot(y)) / N sums to 0: the "
+                      "probabilities sum to 1 and the one-hot row subtracts 1")
+    if not np.all(dx[np.arange(5), y] < 0):
+        raise AssertionError("dx[i, y[i]] should be negative (p - 1 < 0 at the correct class, "
+                             "divided by N)")
 
 
 @pytest.mark.points(1)
@@ -51,13 +74,25 @@ def test_softmax_loss_gradient_of_uniform_scores(student):
                       "(i, y[i]) and divide by N")
 
 
+@pytest.mark.points(1)
+def test_softmax_loss_correct_class_far_below_max(student):
+    # Scores [0, 0, -1000] with correct class 2: p = e^-1000 / (2 + e^-1000) underflows to 0
+    # in float64, but the loss is finite: -(-1000) + log(e^0 + e^0 + e^-1000) = 1000 + log 2.
+    loss, _ = student.softmax_loss(np.array([[0.0, 0.0, -1000.0]]), np.array([2]))
+    assert_close(loss, 1000.0 + np.log(2.0), rtol=1e-9, name="loss",
+                 hint="the probability of the correct class underflows to 0 here, and "
+                      "-log(0) is inf: compute the log-probabilities directly, "
+                      "log p = (s - max) - log(sum(exp(s - max))) (log-sum-exp), instead of "
+                      "taking the log of the probabilities")
+
+
 @pytest.mark.points(2)
 def test_softmax_loss_gradient_check(student, rng):
     # Compares your dx with a centred-difference derivative of your own loss.
     x = rng.normal(size=(5, 4))
     y = _labels(rng, 5, 4)
     _, dx = student.softmax_loss(x, y)
-    numeric = numerical_gradient(lambda x_: student.softmax_loss(x_, y)[0], x)
+    numeric = _own_numerical_gradient(lambda x_: student.softmax_loss(x_, y)[0], x, "x")
     assert_grad_close(dx, numeric, name="dx",
                       hint="your dx is not the derivative of your own loss, so one of them is "
                            "wrong: the loss is the mean of -log softmax(x)[i, y[i]] and dx is "
@@ -72,9 +107,22 @@ def test_vectorized_shapes(student, rng):
     W = rng.normal(size=(3, 4)) * 0.01
     X = rng.normal(size=(6, 3))
     y = _labels(rng, 6, 4)
-    loss, dW = student.softmax_loss_vectorized(W, X, y, 0.1)
-    assert_shape(loss, (), name="loss")
-    assert_shape(dW, (3, 4), name="dW")
+    reg = 0.1
+    loss, dW = student.softmax_loss_vectorized(W, X, y, reg)
+    loss = assert_shape(loss, (), name="loss")
+    dW = assert_shape(dW, (3, 4), name="dW")
+    # Values any correct answer has: the loss is the penalty plus a positive data loss, and
+    # since each row of dscores sums to 0, each row of dW - 2 * reg * W sums to 0 as well.
+    penalty = reg * np.sum(W * W)
+    if not (np.isfinite(loss) and loss > penalty):
+        raise AssertionError(f"loss is {float(loss)!r}; it should be the penalty "
+                             f"reg * np.sum(W * W) = {penalty:.4g} plus a positive "
+                             f"cross-entropy")
+    assert_close(dW.sum(axis=1), 2 * reg * W.sum(axis=1), atol=1e-9,
+                 name="the row sums of dW",
+                 hint="dW = X.T @ dscores + 2 * reg * W, and each row of dscores = "
+                      "(softmax - onehot) / N sums to 0, so dW.sum(axis=1) equals "
+                      "2 * reg * W.sum(axis=1)")
 
 
 @pytest.mark.points(1)
@@ -119,7 +167,8 @@ def test_vectorized_gradient_check(student, rng):
     X = rng.normal(size=(n, d))
     y = _labels(rng, n, c)
     _, dW = student.softmax_loss_vectorized(W, X, y, reg)
-    numeric = numerical_gradient(lambda W_: student.softmax_loss_vectorized(W_, X, y, reg)[0], W)
+    numeric = _own_numerical_gradient(
+        lambda W_: student.softmax_loss_vectorized(W_, X, y, reg)[0], W, "W")
     assert_grad_close(dW, numeric, name="dW",
                       hint="your dW is not the derivative of your own loss, so one of them is "
                            "wrong: dW = X.T @ ((softmax(X @ W) - onehot(y)) / N) + 2 * reg * W "

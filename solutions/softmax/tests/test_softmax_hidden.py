@@ -23,6 +23,11 @@ HINT_DX = ("dx should be (softmax(x) - onehot(y)) / N: subtract 1 only at the co
 HINT_SHIFT = ("subtract each row's maximum before np.exp (np.max(x, axis=1, keepdims=True), "
               "not the maximum of the whole array): exp(1000) overflows to inf, exp(-1000) "
               "underflows to 0, and the result becomes NaN")
+HINT_GAP = ("here the correct class's score is hundreds of units below its row's maximum, so "
+            "its probability exp(s_y - max) / sum(exp(s - max)) underflows to 0 and -log(0) is "
+            "inf. Never take the log of a probability: compute the log-probabilities directly, "
+            "log p = (s - max) - log(sum(exp(s - max))) (log-sum-exp), and take -log p[y] from "
+            "them; the probabilities for the gradient are exp(log p)")
 HINT_LARGE = ("the values are finite, so overflow is handled; this is most likely the same "
               "mistake that the tests on ordinary scores report")
 HINT_EDGE = ("if only this case fails, look for code that drops an axis when N = 1 or C = 2 "
@@ -49,15 +54,28 @@ def _torch_grad(scores, y):
     return s.grad.numpy()
 
 
-def _assert_finite(value, name):
-    """Fail with the max-shift hint if ``value`` holds NaN or infinity."""
+def _assert_finite(value, name, hint=HINT_SHIFT, inputs="for scores around +-1000"):
+    """Fail with ``hint`` if ``value`` holds NaN or infinity."""
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         return  # not numeric: assert_close reports what came back
     if not np.all(np.isfinite(arr)):
-        raise AssertionError(f"{name} contains NaN or infinity for scores around +-1000. "
-                             f"{HINT_SHIFT}")
+        raise AssertionError(f"{name} contains NaN or infinity {inputs}. {hint}")
+
+
+GAP_INPUTS = "when the correct class is far below the row maximum"
+
+
+def _gapped_scores(rng, n, c):
+    """Ordinary scores, except that in every other row the correct class lies 300 to 900 units
+    below the row's maximum: its probability underflows to exactly 0 in float64 (exp(-746) is
+    already 0), while the log-probability is a perfectly ordinary -300 to -900."""
+    x = rng.normal(size=(n, c)) * 3.0
+    y = _labels(rng, n, c)
+    rows = np.arange(0, n, 2)
+    x[rows, y[rows]] = x[rows].max(axis=1) - rng.uniform(300.0, 900.0, size=rows.size)
+    return x, y
 
 
 def _large_scores(rng, n, c):
@@ -109,6 +127,22 @@ def test_softmax_loss_gradient_large_scores(student, rng):
     _, dx = student.softmax_loss(x, y)
     _assert_finite(dx, "dx")
     assert_close(dx, _torch_grad(x, y), rtol=1e-6, atol=1e-10, name="dx", hint=HINT_LARGE)
+
+
+@pytest.mark.points(1)
+def test_softmax_loss_value_correct_class_far_below_max(student, rng):
+    x, y = _gapped_scores(rng, 6, 5)
+    loss, _ = student.softmax_loss(x, y)
+    _assert_finite(loss, "loss", HINT_GAP, GAP_INPUTS)
+    assert_close(loss, _torch_loss(x, y), rtol=1e-7, name="loss", hint=HINT_GAP)
+
+
+@pytest.mark.points(1)
+def test_softmax_loss_gradient_correct_class_far_below_max(student, rng):
+    x, y = _gapped_scores(rng, 6, 5)
+    _, dx = student.softmax_loss(x, y)
+    _assert_finite(dx, "dx", HINT_GAP, GAP_INPUTS)
+    assert_close(dx, _torch_grad(x, y), rtol=1e-6, atol=1e-10, name="dx", hint=HINT_GAP)
 
 
 @pytest.mark.points(1)
@@ -214,6 +248,26 @@ def test_vectorized_gradient_large_scores(student, rng):
     Wt = torch.from_numpy(W.copy()).requires_grad_(True)
     F.cross_entropy(torch.from_numpy(X) @ Wt, torch.from_numpy(y.astype(np.int64))).backward()
     assert_close(dW, Wt.grad.numpy(), rtol=1e-6, atol=1e-10, name="dW", hint=HINT_LARGE)
+
+
+@pytest.mark.points(1)
+def test_vectorized_value_correct_class_far_below_max(student, rng):
+    # One-hot features: X @ W is exactly W, so the scores are the gapped rows.
+    W, y = _gapped_scores(rng, 6, 5)
+    X = np.eye(6)
+    loss, _ = student.softmax_loss_vectorized(W, X, y, 0.0)
+    _assert_finite(loss, "loss", HINT_GAP, GAP_INPUTS)
+    assert_close(loss, _torch_loss(X @ W, y), rtol=1e-7, name="loss", hint=HINT_GAP)
+
+
+@pytest.mark.points(1)
+def test_vectorized_gradient_correct_class_far_below_max(student, rng):
+    W, y = _gapped_scores(rng, 6, 5)
+    X = np.eye(6)
+    _, dW = student.softmax_loss_vectorized(W, X, y, 0.0)
+    _assert_finite(dW, "dW", HINT_GAP, GAP_INPUTS)
+    # X is the identity, so dW = X.T @ dscores is the gradient with respect to the scores.
+    assert_close(dW, _torch_grad(X @ W, y), rtol=1e-6, atol=1e-10, name="dW", hint=HINT_GAP)
 
 
 @pytest.mark.points(1)
