@@ -41,6 +41,17 @@ class Resources(_Strict):
     max_message_mb: int = Field(256, ge=1, le=8192)
 
 
+class ServicePolicy(_Strict):
+    """``[service]``: how the grading service (``autograder serve``) treats this assignment."""
+
+    # Submissions a student may make in any rolling hour (None: no limit). Past it the service
+    # answers 429 with Retry-After; a submission the platform failed to grade is not counted.
+    max_submissions_per_hour: int | None = Field(None, ge=1, le=10000)
+    # When grades are published (wall-clock time in the course time zone): tests marked
+    # ``visibility("after_published")`` are shown to students from then on. None: not yet.
+    grades_published: dt.datetime | None = None
+
+
 class AssignmentConfig(_Strict):
     """``assignments/<name>/assignment.toml``."""
 
@@ -58,6 +69,7 @@ class AssignmentConfig(_Strict):
     support_files: tuple[str, ...] = ()
     handout: str | None = None
     resources: Resources = Resources()
+    service: ServicePolicy = ServicePolicy()
 
     @field_validator("modules")
     @classmethod
