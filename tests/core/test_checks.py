@@ -52,8 +52,13 @@ def test_numerical_gradient_of_known_functions():
                                rtol=1e-7)
     df = np.array([[1.0, -2.0], [0.5, 3.0]])
     np.testing.assert_allclose(numerical_gradient(np.sin, x, df), np.cos(x) * df, rtol=1e-7)
-    with pytest.raises(AssertionError, match="pass df"):
+    # f returned an array where one number was expected: the student's value is wrong.
+    with pytest.raises(AssertionError, match=r"function output: expected one number, got an "
+                                             r"array of shape \(2, 2\)"):
         numerical_gradient(np.sin, x)
+    with pytest.raises(AssertionError, match=r"function output: expected shape \(2, 2\), got "
+                                             r"shape \(4,\)"):
+        numerical_gradient(lambda v: np.sin(v).ravel(), x, df)
 
 
 def test_numerical_gradient_is_not_fooled_by_a_function_that_mutates_its_input():
@@ -119,3 +124,69 @@ def test_assert_inputs_unchanged_with_local_functions():
     assert assert_inputs_unchanged(clean, np.ones(3), 2.0) == 5.0
     with pytest.raises(AssertionError, match="modified its argument 1 in place"):
         assert_inputs_unchanged(dirty, np.ones(3), 2.0)
+
+
+# -- one signature: every check takes name= and hint=, and says the hint ---------------------
+
+def test_every_check_that_judges_takes_hint_and_appends_it():
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(AssertionError, match=r"dx: relative error .*\. divide by N$"):
+        grad_check(lambda v: np.sum(v ** 2), x, 3 * x, name="dx", hint="divide by N")
+    with pytest.raises(AssertionError, match=r"expected shape \(2,\), got \(3,\)\. reshape it$"):
+        assert_shape(x, (2,), hint="reshape it")
+    with pytest.raises(AssertionError, match=r"below the required 0\.9000\. train longer$"):
+        assert_accuracy(np.array([0, 1]), np.array([1, 1]), 0.9, hint="train longer")
+    with pytest.raises(AssertionError, match=r"in place; .*\. copy first$"):
+        assert_inputs_unchanged(lambda a: a.__imul__(2), np.ones(3), hint="copy first")
+    with pytest.raises(AssertionError, match=r"NaN or infinity\. shift by the max$"):
+        assert_grad_close(np.array([np.nan]), np.array([1.0]), hint="shift by the max")
+    # The hint is the check's own: never passed on to the function under test.
+    assert assert_inputs_unchanged(lambda a, **kw: (a.sum(), kw), np.ones(2), hint="h",
+                                   k=1) == (2.0, {"k": 1})
+
+
+# -- a mistake in the test's own use of a check is a grader error, never the student's ------
+
+@pytest.mark.parametrize("misuse", [
+    lambda: grad_check(np.sin, np.ones(2), np.ones(2), rtol=1e-6),        # unknown keyword
+    lambda: assert_close(np.ones(2)),                                       # missing expected
+    lambda: assert_close(np.ones(2), ["a", "b"]),                           # expected not numbers
+    lambda: assert_close(np.ones(2), np.ones(2), rtol="1e-6"),              # tolerance a string
+    lambda: assert_close(np.ones(2), np.ones(2), atol=-1.0),                # negative tolerance
+    lambda: assert_close(np.ones(2), np.ones(2), hint=3),                   # hint not text
+    lambda: assert_shape(np.ones(2), 2),                                    # shape not a tuple
+    lambda: assert_grad_close(np.ones(2), [object(), 1], tol=1e-6),          # numeric not numbers
+    lambda: numerical_gradient("not a function", np.ones(2)),
+    lambda: numerical_gradient(np.sin, np.ones(2), h=0.0),
+    lambda: assert_accuracy(np.array([0, 1]), np.array([0, 1]), 95),       # a percentage
+    lambda: accuracy(np.array([0, 1]), ["x", "y"]),
+    lambda: assert_inputs_unchanged("softmax_loss", np.ones(2)),
+])
+def test_a_check_misused_by_the_test_raises_a_grader_error(misuse):
+    from autograder.errors import GraderError
+    with pytest.raises(GraderError, match=r"mistake in the test|called wrongly by the test"):
+        misuse()
+
+
+def test_a_grader_error_from_a_check_ends_as_grader_error_not_failed():
+    """The verdict (the one place that decides outcomes) never charges it to the student."""
+    from autograder.errors import GraderError
+    from autograder.harness.verdict import verdict
+    from autograder.results import Outcome
+    try:
+        grad_check(np.sin, np.ones(2), np.ones(2), hnit="typo")
+    except GraderError as e:
+        result = verdict(e, time_limit=10, student_values_seen=True)
+    assert result.outcome is Outcome.GRADER_ERROR
+    assert not result.outcome.charged_to_student
+    assert "grad_check() was called wrongly by the test" in result.message
+
+
+def test_a_wrong_value_from_the_student_is_still_their_failure():
+    # The same checks, given a student's wrong value (not the test's mistake): AssertionError.
+    with pytest.raises(AssertionError, match="expected a number or a numpy array, got None"):
+        assert_close(None, np.ones(2))
+    with pytest.raises(AssertionError, match="predictions: expected 2 predictions"):
+        accuracy(np.array([0, 1, 1]), np.array([0, 1]))
+    with pytest.raises(AssertionError, match=r"dx: expected shape \(2,\), got shape \(3,\)"):
+        grad_check(lambda v: np.sum(v), np.ones(2), np.ones(3), name="dx")
