@@ -1,0 +1,79 @@
+"""The web application: ``create_app(settings)`` gives the FastAPI app that ``autograder serve``
+runs (the JSON API, ``/healthz``, and the pages, which live beside it in this package).
+
+The app only accepts and reports: it stores uploads and their jobs, and reads results. Grading
+happens in worker processes (:mod:`autograder.service.workers`), never in the web process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from autograder.config import load_course
+from autograder.service import api, queue
+from autograder.service.auth import csrf_cookie_middleware
+from autograder.service.database import ServiceDB
+from autograder.service.settings import Settings
+from autograder.service.storage import UploadStore
+
+
+def open_database(settings: Settings) -> ServiceDB:
+    """Open the course database (migrated to the newest schema) with assignments synced."""
+    db = ServiceDB.open(settings.database_url(), load_course(settings.course_root))
+    db.gb.sync_assignments(settings.course_root)
+    return db
+
+
+def create_app(settings: Settings, db: ServiceDB | None = None) -> FastAPI:
+    """The service's app. ``db``: an already open database (tests); else the course's own."""
+    own_db = db is None
+    database = db or open_database(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        yield
+        if own_db:
+            database.close()
+
+    app = FastAPI(title="autograder", lifespan=lifespan, docs_url="/api/docs",
+                  redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.settings = settings
+    app.state.service = api.ServiceContext(settings=settings, db=database,
+                                           store=UploadStore(settings.uploads_dir))
+    app.middleware("http")(csrf_cookie_middleware)
+    app.include_router(api.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def _readable(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default is a list of pydantic errors; say in one sentence what to fix.
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path"))
+            parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+        return JSONResponse(status_code=422, content={"detail": "; ".join(parts)})
+
+    @app.exception_handler(404)
+    async def _not_found(request: Request, exc: Any) -> JSONResponse:
+        detail = getattr(exc, "detail", None)
+        if not isinstance(exc, HTTPException) or detail in (None, "Not Found"):
+            detail = f"no such address: {request.url.path}; the API is under /api/v1"
+        return JSONResponse(status_code=404, content={"detail": detail},
+                            headers=getattr(exc, "headers", None))
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        """Alive, the database answers, and how many jobs are in each state."""
+        return {"status": "ok", "jobs": queue.counts_by_state(database)}
+
+    # The pages (templates, HTMX) live in their own module: ``pages.register(app)`` adds them.
+    if importlib.util.find_spec("autograder.service.pages") is not None:
+        from autograder.service import pages
+
+        pages.register(app)
+    return app

@@ -1,0 +1,142 @@
+"""The service's tables: accounts and their credentials, invitations, web sessions, and the
+grading jobs. They share the gradebook's SQLAlchemy ``Base`` (one metadata, one Alembic history:
+``gradebook/migrations/versions/0003_service.py`` creates them), so a submission and its job are
+written in one transaction of one database.
+
+No secret is stored in the clear: passwords are argon2 hashes, and API tokens, invitation tokens
+and session ids are stored as their SHA-256 (a stolen database yields nothing to log in with).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import (JSON, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gradebook.models import Base, UTCDateTime, utcnow
+
+__all__ = ["ApiToken", "Invitation", "JobState", "GradingJob", "ServiceUser", "WebSession",
+           "PRIORITY_SUBMISSION", "PRIORITY_REGRADE", "TERMINAL_STATES"]
+
+
+class JobState(StrEnum):
+    """Where a grading job is. The API's submission ``state`` is this value."""
+
+    QUEUED = "queued"              # committed, waiting for a worker
+    RUNNING = "running"            # a worker holds its lease
+    GRADED = "graded"              # the result is in the gradebook
+    NOT_GRADABLE = "not_gradable"  # the upload could not be read as a submission: not counted
+    SYSTEM_ERROR = "system_error"  # the platform failed it 3 times: not counted, attempt given back
+    SUPERSEDED = "superseded"      # a newer submission of the same work replaced it while queued
+
+
+TERMINAL_STATES = frozenset({JobState.GRADED, JobState.NOT_GRADABLE, JobState.SYSTEM_ERROR,
+                             JobState.SUPERSEDED})
+
+#: Lower goes first: students' submissions before staff regrades (the low-priority lane).
+PRIORITY_SUBMISSION = 0
+PRIORITY_REGRADE = 10
+
+
+class ServiceUser(Base):
+    """Someone who may log in: a student of the roster (``student_pk``) or a staff member."""
+
+    __tablename__ = "service_users"
+    __table_args__ = (UniqueConstraint("course_id", "login"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    login: Mapped[str] = mapped_column(String(100))  # the student id (or a staff e-mail)
+    student_pk: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"),
+                                                   nullable=True, unique=True)
+    role: Mapped[str] = mapped_column(String(20), default="student")  # student | staff
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for scripts (``autograder submit``); only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("service_users.id", ondelete="CASCADE"),
+                                         index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Invitation(Base):
+    """A one-time link (``/invite/{token}``) that lets a student set their password."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("service_users.id", ondelete="CASCADE"),
+                                         index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebSession(Base):
+    """A logged-in browser. The cookie holds a random id; the table holds its SHA-256, so a
+    session can be ended server-side (logout, a password change)."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("service_users.id", ondelete="CASCADE"),
+                                         index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class GradingJob(Base):
+    """The job that grades one submission: the queue of record. It is inserted in the same
+    transaction as its submission; a worker claims it with a lease (``lease_token``, renewed by
+    heartbeats until ``lease_expires_at``); its result is accepted only with the current lease
+    token, so a late result of an abandoned attempt is discarded."""
+
+    __tablename__ = "grading_jobs"
+    __table_args__ = (
+        Index("ix_grading_jobs_claim", "state", "lane", "priority", "enqueued_at"),
+        Index("ix_grading_jobs_student_started", "student_pk", "started_at"),
+        Index("ix_grading_jobs_student_assignment", "student_pk", "assignment_pk"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"),
+                                               index=True)
+    # Copied from the submission: the claim query orders by student without a join.
+    student_pk: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    assignment_pk: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    lane: Mapped[str] = mapped_column(String(20), default="cpu")  # cpu | gpu
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # PRIORITY_*; lower goes first
+    state: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED)
+    # The uploaded files as received: [{"name", "sha256", "size"}]; bytes in the upload store.
+    uploads: Mapped[list] = mapped_column(JSON)
+    enqueued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims so far
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # faults of the platform so far
+    lease_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # What the student may be shown when the job ends without a gradebook result
+    # (not_gradable: the intake message; system_error: "not counted, resubmit").
+    message: Mapped[str] = mapped_column(Text, default="")
+    # Faults of the platform, for staff only (never in a student's response).
+    error: Mapped[str] = mapped_column(Text, default="")
+    grading_s: Mapped[float | None] = mapped_column(Float, nullable=True)
