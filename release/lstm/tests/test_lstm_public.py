@@ -25,7 +25,8 @@ difference ``n`` (float64, h = 1e-6) of your *own* forward pass by the normwise 
 import numpy as np
 import pytest
 
-from autograder.checks import assert_close, assert_grad_close, assert_shape, numerical_gradient
+from autograder.checks import (assert_close, assert_grad_close, assert_inputs_unchanged,
+                               assert_shape, numerical_gradient)
 
 STEP = dict(N=3, D=4, H=5)
 SEQ = dict(N=2, T=10, D=3, H=4)
@@ -64,6 +65,33 @@ def _constant_gate_bias(H):
                            np.full(H, -np.log(3.0)), np.full(H, np.arctanh(0.5))])
 
 
+def _assert_output_gate_applied(next_h, next_c):
+    """next_h = o * tanh(next_c) with o = sigmoid(...) strictly between 0 and 1, so every entry
+    has |next_h| < |tanh(next_c)|: true of any correct step on random inputs, false of one that
+    returns zeros or a constant."""
+    next_h = np.asarray(next_h, dtype=np.float64)
+    next_c = np.asarray(next_c, dtype=np.float64)
+    bad = ~(np.abs(next_h) < np.abs(np.tanh(next_c)))
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AssertionError(
+            f"next_h = o * tanh(next_c) with an output gate o strictly between 0 and 1, so "
+            f"|next_h| < |tanh(next_c)| in every entry; at {idx} next_h is {next_h[idx]:.6g} "
+            f"and next_c is {next_c[idx]:.6g}")
+
+
+def _own_numerical_gradient(f, x, df=None, what="the input"):
+    """The numerical gradient of your own function ``f`` at ``x``. A gradient check of a function
+    that does not depend on its input proves nothing (both gradients are zero), so that fails
+    here with its own message."""
+    numeric = numerical_gradient(f, x, df)
+    if not np.any(numeric):
+        raise AssertionError(f"your forward pass does not change at all when {what} changes "
+                             f"(its numerical derivative is zero everywhere), so your gradient "
+                             f"cannot be checked: implement the forward pass first")
+    return numeric
+
+
 HINT_ORDER = ("the four blocks of H columns of the pre-activation are, in this order, i, f, o, g "
               "(not torch's i, f, g, o); sigmoid for i, f, o and tanh for g")
 
@@ -77,6 +105,7 @@ def test_step_forward_shapes(student, rng):
     next_h, next_c, _ = student.lstm_step_forward(*_step_problem(rng))
     assert_shape(next_h, (N, H), name="next_h")
     assert_shape(next_c, (N, H), name="next_c")
+    _assert_output_gate_applied(next_h, next_c)
 
 
 @pytest.mark.points(2)
@@ -100,6 +129,7 @@ def test_step_forward_constant_gates(student, rng):
 
 
 STEP_GRADS = ["dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"]
+STEP_ARGS = ["x", "prev_h", "prev_c", "Wx", "Wh", "b"]
 STEP_GRAD_HINTS = {
     "dx": "dx is the pre-activation's gradient (N, 4H, blocks i, f, o, g) times Wx transposed",
     "dprev_h": "dprev_h is the pre-activation's gradient (N, 4H) times Wh transposed",
@@ -112,15 +142,51 @@ STEP_GRAD_HINTS = {
 }
 
 
+def _constant_gate_step(rng):
+    """A step with Wx = Wh = 0 (gates i = 1/2, f = 3/4, o = 1/4, g = 1/2), random upstream
+    gradients, and the dprev_c worked out by hand from the docstring's formulas:
+    next_c = f * prev_c + i * g, dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2),
+    dprev_c = dc * f."""
+    N, D, H = STEP["N"], STEP["D"], STEP["H"]
+    args = (rng.normal(size=(N, D)), rng.normal(size=(N, H)), rng.normal(size=(N, H)),
+            np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), _constant_gate_bias(H))
+    dnext_h, dnext_c = rng.normal(size=(N, H)), rng.normal(size=(N, H))
+    next_c = GATE_F * args[2] + GATE_I * GATE_G
+    dc = dnext_c + dnext_h * GATE_O * (1 - np.tanh(next_c) ** 2)
+    return args, dnext_h, dnext_c, dc * GATE_F
+
+
+HINT_DPREV_C = ("dprev_c = dc * f with dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2): "
+                "next_c reaches the loss directly and through next_h; " + HINT_ORDER)
+
+
 @pytest.mark.points(1)
 def test_step_backward_shapes(student, rng):
-    args = _step_problem(rng)
-    next_h, next_c, cache = student.lstm_step_forward(*args)
-    grads = student.lstm_step_backward(rng.normal(size=np.shape(next_h)),
-                                       rng.normal(size=np.shape(next_c)), cache)
+    args, dnext_h, dnext_c, expected_dprev_c = _constant_gate_step(rng)
+    _, _, cache = student.lstm_step_forward(*args)
+    grads = student.lstm_step_backward(dnext_h, dnext_c, cache)
     assert len(grads) == 6, f"lstm_step_backward should return 6 arrays, got {len(grads)}"
     for name, grad, arg in zip(STEP_GRADS, grads, args):
         assert_shape(grad, np.shape(arg), name=name)
+    # With constant gates dprev_c can be worked out by hand, so the values are checked too.
+    assert_close(grads[2], expected_dprev_c, name="dprev_c (Wx = Wh = 0)", hint=HINT_DPREV_C)
+
+
+@pytest.mark.points(1)
+def test_step_backward_does_not_modify_dnext_h_or_dnext_c(student, rng):
+    # lstm_backward hands each step arrays it still uses, so the step must not change them.
+    args, dnext_h, dnext_c, expected_dprev_c = _constant_gate_step(rng)
+    _, _, cache = student.lstm_step_forward(*args)
+    try:
+        grads = assert_inputs_unchanged(student.lstm_step_backward, dnext_h, dnext_c, cache)
+    except AssertionError as e:
+        named = ("dnext_h" if "argument 1" in str(e) else
+                 "dnext_c" if "argument 2" in str(e) else "an argument")
+        raise AssertionError(
+            f"lstm_step_backward changed {named} in place: dnext_h and dnext_c belong to the "
+            f"caller, so do not add into them (dnext_c += ...); compute "
+            f"dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2) into a new variable") from None
+    assert_close(grads[2], expected_dprev_c, name="dprev_c (Wx = Wh = 0)", hint=HINT_DPREV_C)
 
 
 @pytest.mark.points(1)
@@ -147,7 +213,7 @@ def test_step_backward_gradient_check(student, rng, k):
         next_h, next_c, _ = student.lstm_step_forward(*changed)
         return np.sum(np.asarray(next_h) * dnext_h) + np.sum(np.asarray(next_c) * dnext_c)
 
-    numeric = numerical_gradient(loss, args[k])
+    numeric = _own_numerical_gradient(loss, args[k], what=STEP_ARGS[k])
     assert_grad_close(analytic, numeric, name=STEP_GRADS[k],
                       hint="your gradient is not the derivative of your own forward pass. "
                            "Remember that next_c reaches the loss twice: "
@@ -162,7 +228,15 @@ def test_step_backward_gradient_check(student, rng, k):
 def test_forward_shapes(student, rng):
     N, T, H = SEQ["N"], SEQ["T"], SEQ["H"]
     h, _ = student.lstm_forward(*_seq_problem(rng))
-    assert_shape(h, (N, T, H), name="h")
+    h = assert_shape(h, (N, T, H), name="h")
+    # Values too: hidden states o * tanh(c) lie strictly between -1 and 1, and those of random
+    # inputs are not all the same number.
+    if not np.all(np.abs(h) < 1):
+        raise AssertionError("h holds values outside (-1, 1); h = o * tanh(c) with o between "
+                             "0 and 1 cannot")
+    if np.ptp(h) == 0:
+        raise AssertionError(f"h holds the same value {float(h.flat[0])!r} in every entry; the "
+                             f"hidden states of random inputs differ from step to step")
 
 
 @pytest.mark.points(2)
@@ -187,7 +261,9 @@ def test_forward_first_step_is_a_step_from_zero_cell(student, rng):
     # h[:, 0] must be exactly your lstm_step_forward from (h0, c0 = 0).
     x, h0, Wx, Wh, b = _seq_problem(rng)
     h, _ = student.lstm_forward(x, h0, Wx, Wh, b)
-    h_first, _, _ = student.lstm_step_forward(x[:, 0, :], h0, np.zeros_like(h0), Wx, Wh, b)
+    h_first, c_first, _ = student.lstm_step_forward(x[:, 0, :], h0, np.zeros_like(h0), Wx, Wh,
+                                                    b)
+    _assert_output_gate_applied(h_first, c_first)
     h = assert_shape(h, (SEQ["N"], SEQ["T"], SEQ["H"]), name="h")
     assert_close(h[:, 0, :], h_first, name="h[:, 0, :]",
                  hint="the first step starts from prev_h = h0 and prev_c = zeros")
@@ -197,6 +273,7 @@ def test_forward_first_step_is_a_step_from_zero_cell(student, rng):
 
 
 SEQ_GRADS = ["dx", "dh0", "dWx", "dWh", "db"]
+SEQ_ARGS = ["x", "h0", "Wx", "Wh", "b"]
 
 
 @pytest.mark.points(1)
@@ -221,7 +298,7 @@ def test_backward_gradient_check(student, rng, k):
         changed[k] = value
         return np.sum(np.asarray(student.lstm_forward(*changed)[0]) * dh)
 
-    numeric = numerical_gradient(loss, args[k])
+    numeric = _own_numerical_gradient(loss, args[k], what=SEQ_ARGS[k])
     assert_grad_close(grads[k], numeric, name=SEQ_GRADS[k],
                       hint="your gradient is not the derivative of your own lstm_forward. Go "
                            "through the steps in reverse; step t gets dh[:, t] + the dprev_h of "

@@ -243,6 +243,33 @@ def test_step_backward_only_through_next_c(student, rng):
                      hint=HINT_STEP_BACK[name])
 
 
+HINT_UPSTREAM = ("dnext_h and dnext_c belong to the caller (lstm_backward passes on arrays "
+                 "it still uses): do not add into them with dnext_c += ... or dnext_h *= ...; "
+                 "write dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2) into a new variable")
+
+
+@pytest.mark.points(1)
+def test_step_backward_does_not_modify_upstream_gradients(student, rng):
+    args = step_problem(rng)
+    N, H = args[1].shape
+    dnext_h, dnext_c = rng.normal(size=(N, H)), rng.normal(size=(N, H))
+    expected = torch_step(*args, dnext_h=dnext_h, dnext_c=dnext_c, rng=rng)
+    _, _, cache = student.lstm_step_forward(*args)
+    try:
+        grads = assert_inputs_unchanged(student.lstm_step_backward, dnext_h, dnext_c, cache)
+    except AssertionError as e:
+        which = {"argument 1": "dnext_h (argument 1)", "argument 2": "dnext_c (argument 2)"}
+        named = next((v for k, v in which.items() if k in str(e)), "an upstream gradient")
+        raise AssertionError(f"lstm_step_backward changed {named} in place. "
+                             f"{HINT_UPSTREAM}") from None
+    # The point is for a working backward pass that leaves them alone: dprev_c depends on both.
+    if not isinstance(grads, (tuple, list)) or len(grads) != 6:
+        raise AssertionError("lstm_step_backward should return a tuple of 6 arrays "
+                             "(dx, dprev_h, dprev_c, dWx, dWh, db)")
+    assert_close(grads[2], expected["dprev_c"], rtol=RTOL, atol=ATOL, name="dprev_c",
+                 hint=HINT_STEP_BACK["dprev_c"])
+
+
 @pytest.mark.points(1)
 def test_step_backward_single_example(student, rng):
     args = step_problem(rng, N=1, D=6, H=2)
@@ -343,6 +370,13 @@ def test_backward_does_not_modify_dh(student, rng):
     dh = rng.normal(size=(args[0].shape[0], args[0].shape[1], args[1].shape[1]))
     expected = torch_sequence(*args, dh=dh, rng=rng)
     _, cache = student.lstm_forward(*args)
-    grads = assert_inputs_unchanged(student.lstm_backward, dh, cache)
+    try:
+        grads = assert_inputs_unchanged(student.lstm_backward, dh, cache)
+    except AssertionError:
+        raise AssertionError(
+            "lstm_backward changed dh in place: add dprev_h into a new array "
+            "(dnext_h = dh[:, t, :] + dprev_h), not into dh[:, t, :], which is a view of dh; and "
+            "if your lstm_step_backward changes dnext_h or dnext_c in place, a slice of dh "
+            "passed to it changes dh too. " + HINT_UPSTREAM) from None
     # The point needs correct gradients too: a function that returns garbage earns nothing.
     assert_close(grads[0], expected["dx"], rtol=RTOL, atol=ATOL, name="dx", hint=HINT_SEQ_BACK)
