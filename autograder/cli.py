@@ -272,6 +272,10 @@ def _mount_optional_groups() -> None:
 
 
 _mount_optional_groups()
+from autograder.service.cli import invite, serve, submit, token  # noqa: E402  (click only)
+
+for _command in (serve, token, invite, submit):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
