@@ -307,6 +307,18 @@ def fail(db: ServiceDB, job_id: int, token: str, error: str, max_failures: int =
         return job.state
 
 
+def release(db: ServiceDB, job_id: int, token: str) -> bool:
+    """Give a held job back to the queue, not counted as a failure (its worker is being
+    stopped); False when the lease was no longer held."""
+    with db.write() as s:
+        job = _held(s, job_id, token)
+        if job is None:
+            return False
+        job.state = JobState.QUEUED
+        job.lease_token = job.lease_owner = job.lease_expires_at = None
+        return True
+
+
 def queue_position(db: ServiceDB, job_id: int, fairness_window_s: float = 3600.0) -> int | None:
     """1 for the job claimed next, 2 after it...; None when the job is not queued. It follows the
     claim order as it stands now (a later submission of a student with fewer jobs may pass)."""
