@@ -272,6 +272,9 @@ def _mount_optional_groups() -> None:
 
 
 _mount_optional_groups()
+from autograder.service.celery_engine import worker_command  # noqa: E402  (click only)
+
+main.add_command(worker_command)
 from autograder.service.cli import invite, serve, submit, token  # noqa: E402  (click only)
 
 for _command in (serve, token, invite, submit):
