@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from autograder.errors import PlatformError, UserError
-from autograder.harness.plugin import PreparedSubmission
+from autograder.harness.spec import PreparedSubmission
 from autograder.text import neutralise, neutralise_name
 
 MAX_FILES = 200
@@ -346,17 +346,39 @@ def _is_ipython_call(node: ast.AST) -> bool:
     return isinstance(func, ast.Name) and func.id == "get_ipython"
 
 
+def _timed_statement(call: ast.Call, statement: bool) -> str | None:
+    """The code a ``%time``/``%timeit``/``%prun`` line magic times, to run once instead:
+    ``%time model = train()`` must still define ``model``. None for any other call."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "run_line_magic"
+            and len(call.args) >= 2 and all(isinstance(a, ast.Constant)
+                                            and isinstance(a.value, str) for a in call.args[:2])):
+        return None
+    name, line = call.args[0].value, call.args[1].value  # type: ignore[attr-defined]
+    if name not in _PYTHON_CELL_MAGICS or "\n" in line:
+        return None
+    if name != "time":  # %timeit -n 10 -r 3 stmt, %prun -s cumulative stmt: drop the options
+        line = re.sub(r"^(\s*-[nrps]\s*\S+|\s*-[tcqo])+\s", "", line)
+    try:
+        ast.parse(line, mode="exec" if statement else "eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return line.strip() if statement else f"({line.strip()})"
+
+
 def _without_ipython_calls(code: str) -> str | None:
-    """``code`` with every ``get_ipython()...`` call replaced by ``None`` (a comment above says
-    what was not run), or None when it is not valid Python."""
+    """``code`` with every ``get_ipython()...`` call replaced by ``None`` (or by the statement a
+    ``%time`` times), a comment above saying what was not run; None when it is not Python."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    spans = sorted({(n.lineno, n.col_offset, n.end_lineno or n.lineno, n.end_col_offset or 0)
-                    for n in ast.walk(tree) if _is_ipython_call(n)},
-                   key=lambda s: (s[0], s[1], -s[2], -s[3]))
-    outer: list[tuple[int, int, int, int]] = []
+    statements = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+    calls = [n for n in ast.walk(tree) if _is_ipython_call(n)]
+    spans = sorted(((n.lineno, n.col_offset, n.end_lineno or n.lineno, n.end_col_offset or 0,
+                     _timed_statement(n, id(n) in statements) or "None")  # type: ignore[arg-type]
+                    for n in calls), key=lambda s: (s[0], s[1], -s[2], -s[3]))
+    outer: list[tuple[int, int, int, int, str]] = []
     for span in spans:  # outermost first: a span inside the previous outer one is dropped
         if outer and (span[0], span[1]) < (outer[-1][2], outer[-1][3]):
             continue
@@ -368,17 +390,17 @@ def _without_ipython_calls(code: str) -> str | None:
     for line in lines:
         starts.append(starts[-1] + len(line))
     blob = b"".join(lines)
-    for line, col, end_line, end_col in reversed(outer):  # col offsets are UTF-8 bytes
+    for line, col, end_line, end_col, text in reversed(outer):  # col offsets are UTF-8 bytes
         a, b = starts[line - 1] + col, starts[end_line - 1] + end_col
-        blob = blob[:a] + b"None" + blob[b:]
+        blob = blob[:a] + text.encode("utf-8") + blob[b:]
     plain = blob.decode("utf-8")
     # Comments may sit at any indentation, so a note above each line keeps the code valid
     # (except after a backslash continuation: then the notes are left out).
     noted = plain.splitlines(keepends=True)
     originals = code.splitlines()
-    for line, _, end_line, _ in reversed(outer):
+    for line, _, end_line, _, _ in reversed(outer):
         said = " ".join(s.strip() for s in originals[line - 1:end_line])
-        noted.insert(line - 1, f"# (notebook-only, not run) {said}\n")
+        noted.insert(line - 1, f"# (notebook-only: magics and shell commands do not run) {said}\n")
     for candidate in ("".join(noted), plain):
         try:
             compile(candidate, "<notebook cell>", "exec", dont_inherit=True)
@@ -406,7 +428,7 @@ def cell_to_python(source: str, transform: Any = None) -> str:
         if magic is None or magic.group(1) not in _PYTHON_CELL_MAGICS:
             return "\n".join(f"# (notebook-only cell, not run) {line}"
                              for line in source.splitlines())
-        header, source = f"# (notebook-only, not run) {first}\n", body
+        header, source = f"# (notebook-only, the cell runs once) {first}\n", body
     try:
         transformed = transform(source)
     except Exception:  # tokenizer errors on code that is not Python: the import will say so

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import zipfile
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from autograder.submissions import IntakeError, IntakeLimits, notebook_to_module, prepare
+from autograder.submissions import IntakeError, IntakeLimits, notebook_to_module, stage
 
 
 def _zip(path: Path, entries: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
@@ -25,7 +25,7 @@ def _zip(path: Path, entries: dict[str, bytes], symlinks: dict[str, str] | None 
 
 def test_zip_with_a_folder_is_unwrapped(tmp_path):
     up = _zip(tmp_path / "hw.zip", {"hw1/softmax.py": b"x = 1\n", "hw1/notes.txt": b"hi"})
-    sub = prepare(up, tmp_path / "s", ("softmax",), [])
+    sub = stage(up, tmp_path / "s", ("softmax",), [])
     assert (sub.files / "softmax.py").read_text() == "x = 1\n"
     assert any("hw1" in n for n in sub.notes)
     assert sub.content_hash and sub.id == "hw"
@@ -36,14 +36,14 @@ def test_zip_with_a_folder_is_unwrapped(tmp_path):
 def test_zip_slip_is_refused(tmp_path, name):
     up = _zip(tmp_path / "slip.zip", {name: b"pwned", "softmax.py": b""})
     with pytest.raises(IntakeError, match="outside the archive"):
-        prepare(up, tmp_path / "s", ("softmax",), [])
+        stage(up, tmp_path / "s", ("softmax",), [])
     assert not (tmp_path / "evil.py").exists()
 
 
 def test_symlink_in_zip_is_refused(tmp_path):
     up = _zip(tmp_path / "link.zip", {"softmax.py": b""}, {"secret.py": "/etc/shadow"})
     with pytest.raises(IntakeError, match="symbolic link"):
-        prepare(up, tmp_path / "s", ("softmax",), [])
+        stage(up, tmp_path / "s", ("softmax",), [])
 
 
 def test_symlink_in_folder_is_refused(tmp_path):
@@ -51,27 +51,27 @@ def test_symlink_in_folder_is_refused(tmp_path):
     folder.mkdir()
     (folder / "softmax.py").symlink_to("/etc/passwd")
     with pytest.raises(IntakeError, match="symbolic link"):
-        prepare(folder, tmp_path / "s", ("softmax",), [])
+        stage(folder, tmp_path / "s", ("softmax",), [])
 
 
 def test_zip_bomb_is_stopped_by_what_is_extracted_not_what_is_claimed(tmp_path):
     up = _zip(tmp_path / "bomb.zip", {"softmax.py": b"", "zeros.bin": b"\0" * (8 * 2**20)})
     assert up.stat().st_size < 100_000  # highly compressed
     with pytest.raises(IntakeError, match="larger than"):
-        prepare(up, tmp_path / "s", ("softmax",), [],
+        stage(up, tmp_path / "s", ("softmax",), [],
                 limits=IntakeLimits(max_file_bytes=2**20, max_total_bytes=4 * 2**20))
 
 
 def test_too_many_files(tmp_path):
     up = _zip(tmp_path / "many.zip", {f"f{i}.py": b"" for i in range(30)})
     with pytest.raises(IntakeError, match="more than 20 files"):
-        prepare(up, tmp_path / "s", ("softmax",), [], limits=IntakeLimits(max_files=20))
+        stage(up, tmp_path / "s", ("softmax",), [], limits=IntakeLimits(max_files=20))
 
 
 def test_nested_zip_is_kept_as_a_file_never_opened(tmp_path):
     inner = _zip(tmp_path / "inner.zip", {"softmax.py": b"from inner"})
     up = _zip(tmp_path / "outer.zip", {"inner.zip": inner.read_bytes()})
-    sub = prepare(up, tmp_path / "s", ("softmax",), [])
+    sub = stage(up, tmp_path / "s", ("softmax",), [])
     assert (sub.files / "inner.zip").is_file() and not (sub.files / "softmax.py").exists()
     assert any("no softmax.py" in n for n in sub.notes)
 
@@ -80,13 +80,13 @@ def test_not_a_zip(tmp_path):
     up = tmp_path / "x.zip"
     up.write_bytes(b"PK\x03\x04 garbage")
     with pytest.raises(IntakeError, match="not a valid zip"):
-        prepare(up, tmp_path / "s", ("softmax",), [])
+        stage(up, tmp_path / "s", ("softmax",), [])
 
 
 def test_single_py_is_renamed_and_said(tmp_path):
     up = tmp_path / "alice_hw1.py"
     up.write_text("x = 1\n")
-    sub = prepare(up, tmp_path / "s", ("softmax",), [])
+    sub = stage(up, tmp_path / "s", ("softmax",), [])
     assert (sub.files / "softmax.py").is_file() and "graded as softmax.py" in sub.notes[0]
 
 
@@ -94,27 +94,36 @@ def test_unsupported_file_type(tmp_path):
     up = tmp_path / "hw.pdf"
     up.write_bytes(b"%PDF")
     with pytest.raises(IntakeError, match="submit a folder, a .zip, a .py"):
-        prepare(up, tmp_path / "s", ("softmax",), [])
+        stage(up, tmp_path / "s", ("softmax",), [])
 
 
-def test_notebook_magics_are_commented_out_and_cells_marked(tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("%matplotlib inline\n!pip install x\nimport numpy"),
-                nbformat.v4.new_markdown_cell("text"),
-                nbformat.v4.new_code_cell("def f():\n    return 1")]
-    path = tmp_path / "nb.ipynb"
-    nbformat.write(nb, str(path))
+def _notebook(path: Path, *cells: tuple[str, str]) -> Path:
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                                "cells": [{"cell_type": kind, "source": source, "metadata": {}}
+                                          for kind, source in cells]}))
+    return path
+
+
+def test_notebook_magics_do_not_run_and_cells_are_marked(tmp_path):
+    path = _notebook(tmp_path / "nb.ipynb",
+                     ("code", "%matplotlib inline\n!pip install x\nimport numpy"),
+                     ("markdown", "text"),
+                     ("code", "def f():\n    files = !ls\n    return 1"))
     module = notebook_to_module(path)
     compile(module, "nb", "exec")
-    assert "# (notebook-only line, not run) %matplotlib inline" in module
-    assert "# --- notebook cell 3 ---" in module
+    code = [line for line in module.splitlines() if not line.startswith("#")]
+    assert not any("pip" in line or "get_ipython" in line for line in code), module
+    assert "files = None" in module and "# --- notebook cell 3 ---" in module
+    namespace: dict = {}
+    exec(module, namespace)  # no get_ipython is needed: nothing is left to call it
+    assert namespace["f"]() == 1
 
 
 def test_malformed_notebook_says_how_to_fix(tmp_path):
     path = tmp_path / "broken.ipynb"
     path.write_text("{ not json")
     with pytest.raises(IntakeError, match="not a readable Jupyter notebook.*save it again"):
-        prepare(path, tmp_path / "s", ("softmax",), [])
+        stage(path, tmp_path / "s", ("softmax",), [])
 
 
 def test_support_files_override_student_copies(tmp_path):
@@ -124,5 +133,5 @@ def test_support_files_override_student_copies(tmp_path):
     folder.mkdir()
     (folder / "softmax.py").write_text("")
     (folder / "helpers.py").write_text("TRUSTED = False\n")
-    sub = prepare(folder, tmp_path / "s", ("softmax",), [support])
+    sub = stage(folder, tmp_path / "s", ("softmax",), [support])
     assert (sub.files / "helpers.py").read_text() == "TRUSTED = True\n"
