@@ -25,6 +25,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _due_with_a_time(value: object) -> object:
+    """Refuse a due date without a time of day: ``due = 2026-10-02`` would silently mean
+    midnight at the start of that day, a day earlier than most people read it."""
+    text = value.isoformat() if isinstance(value, dt.date) and not isinstance(value, dt.datetime) \
+        else value if isinstance(value, str) and len(value.strip()) == 10 else None
+    if text is not None:
+        raise ValueError(f"{text} is a date without a time of day; add a time, e.g. "
+                         f"due = {text}T23:59:00 (wall-clock time in the course time zone)")
+    return value
+
+
 class Resources(_Strict):
     """What one submission may use while it is graded."""
 
@@ -71,6 +82,8 @@ class AssignmentConfig(_Strict):
     resources: Resources = Resources()
     service: ServicePolicy = ServicePolicy()
 
+    _due_time = field_validator("due", mode="before")(_due_with_a_time)
+
     @field_validator("modules")
     @classmethod
     def _module_names(cls, modules: tuple[str, ...]) -> tuple[str, ...]:
@@ -95,9 +108,10 @@ class Slack(_Strict):
     # A submission more than this many late days after the (extended) due time is not accepted.
     max_late_days: int = Field(7, ge=0)
     allocation: Literal["chronological", "best"] = "chronological"
+    # "elapsed" (the stated policy: each started 24 hours after the due time is one late day);
     # "wall": late day k ends at the due time's wall-clock time k days later in the course time
-    # zone (23 or 25 hours across a daylight-saving change); "elapsed": every day is 24 hours.
-    late_day_clock: Literal["wall", "elapsed"] = "wall"
+    # zone (23 or 25 hours across a daylight-saving change).
+    late_day_clock: Literal["wall", "elapsed"] = "elapsed"
     # Kinds that never take slack days and close hard at the due time (plus the grace period).
     no_slack_kinds: tuple[str, ...] = ("exam", "quiz")
 
@@ -145,6 +159,8 @@ class Assessment(_Strict):
     category: str = ""
     due: dt.datetime | None = None
     points: float | None = Field(None, gt=0)
+
+    _due_time = field_validator("due", mode="before")(_due_with_a_time)
 
 
 class CourseConfig(BaseModel):

@@ -12,23 +12,40 @@ Layout (one concern a module):
   files from ``autograder grade --output``; ``nbgrader_import`` — nbgrader's gradebook.db.
 * ``export`` (CSV, Canvas, Excel), ``stats`` (distributions, pass rates, histograms), ``cli``.
 
-The API the grading side calls::
+The API the grading side calls (see gradebook/README.md)::
 
     from gradebook import Gradebook
     gb = Gradebook.open("sqlite:///course/gradebook.sqlite", course.config)  # or postgresql+psycopg://...
-    sub = gb.record_submission("s001", "softmax", {"softmax.py": data}, submitted_at)  # aware time
-    gb.record_result(sub.id, result, run_id="job-42")  # GradingResult; twice is a no-op
+    sub = gb.record_submission("s001", "softmax", {"softmax.py": data}, received_at)  # before grading
+    job_identity = sub.identity        # SubmissionIdentity(student, attempt, received_at)
+    rec = gb.record_graded(result, files)  # GradingResult carrying that identity; twice is a no-op
     gb.grades(as_of)  # -> list[StudentGrade], each with .lines explaining every number
 
-``record_submission`` takes the files (``{path: bytes}`` or a directory), stored in the database,
-or just their content hash. The same files at the same time return the same submission;
-otherwise the submission gets the next attempt number. ``record_result`` stores a run once per
-``run_id``: recording it again does nothing, and a *different* result under the same run id
-raises :class:`~gradebook.errors.ResultConflict` (a regrade gets a new run id; the newest run of
-a submission counts).
+Importing this package loads no database layer: ``Gradebook`` and the store's helpers are
+imported on first use (a student's ``autograder check`` and every grading worker import the
+``autograder`` package, which mounts the gradebook's commands).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from gradebook.errors import GradebookError
-from gradebook.store import Gradebook, content_hash, database_url
+
+if TYPE_CHECKING:
+    from gradebook.store import Gradebook, content_hash, database_url
 
 __all__ = ["Gradebook", "GradebookError", "content_hash", "database_url"]
+
+_FROM_STORE = {"Gradebook", "content_hash", "database_url"}
+
+
+def __getattr__(name: str) -> Any:
+    """The store's names, imported (with SQLAlchemy and Alembic) on first use."""
+    if name in _FROM_STORE:
+        from gradebook import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module 'gradebook' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _FROM_STORE)

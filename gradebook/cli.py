@@ -8,6 +8,7 @@ and ``--course DIR``; commands that grade first sync the assignment records from
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import click
 
 from autograder.config import ConfigError
 from autograder.course import Course, CourseNotFound
+from autograder.errors import AutograderError
 from gradebook.errors import GradebookError
 
 
@@ -22,10 +24,34 @@ class UserError(click.ClickException):
     """A mistake the user can fix; printed without a traceback."""
 
 
+class _Commands(click.Group):
+    """Every gradebook command prints a mistake the user can fix (a malformed course.toml, an
+    unknown student, a refused extension) as a message, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (AutograderError, ConfigError, CourseNotFound, GradebookError) as e:
+            raise UserError(str(e)) from None
+
+
+def _whoami() -> str:
+    """Who is making a change, for the audit trail (the login name, unless --by says)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container without /etc/passwd entry)
+        return ""
+
+
+by_option = click.option("--by", "by", default=None, metavar="WHO",
+                         help="Who makes the change, for the audit trail (default: your login name).")
+
+
 @dataclass
 class _Ctx:
     course_dir: Path | None
     db: str | None
+    zone: object = None  # the course's time zone, once a gradebook is open
 
     def course(self) -> Course:
         try:
@@ -64,7 +90,7 @@ allocation_option = click.option("--allocation", type=click.Choice(["chronologic
                                  default=None, help="Slack-day allocation (default: course.toml).")
 
 
-@click.group()
+@click.group(cls=_Commands)
 @click.option("--db", default=None, metavar="URL",
               help="Database URL (sqlite:///file or postgresql+psycopg://...); default "
                    "$AUTOGRADER_DB, else <course>/gradebook.sqlite.")
@@ -156,14 +182,15 @@ def scores() -> None:
 
 @scores.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@by_option
 @click.pass_obj
-def scores_import(obj: _Ctx, file: Path) -> None:
+def scores_import(obj: _Ctx, file: Path, by: str | None) -> None:
     """Import FILE.csv: student, assignment, score, max_score, optional submitted_at."""
     from gradebook.csvfiles import parse_scores
 
     with obj.open() as gb:
         rows = _run(lambda: parse_scores(file, gb.config.zone))
-        counts = _run(lambda: gb.import_scores(rows, str(file)))
+        counts = _run(lambda: gb.import_scores(rows, str(file), by=by or _whoami()))
     click.echo(f"{file}: {counts['added']} added, {counts['replaced']} replaced, "
                f"{counts['unchanged']} unchanged")
 
@@ -171,20 +198,30 @@ def scores_import(obj: _Ctx, file: Path) -> None:
 @gradebook.command()
 @click.argument("student")
 @click.argument("assignment")
-@click.option("--days", type=int, default=None, help="Move the due time by this many days.")
-@click.option("--until", default=None, metavar="TIME", help="The new due time (ISO 8601).")
-@click.option("--reason", default="")
-@click.option("--by", "granted_by", default="", help="Who granted it.")
+@click.option("--days", type=int, default=None, help="Move the due time later by this many days.")
+@click.option("--until", default=None, metavar="TIME",
+              help="The new due time (ISO 8601, course time zone); later than the due time.")
+@click.option("--revoke", is_flag=True, help="Take the student's extension back.")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@by_option
 @click.pass_obj
 def extend(obj: _Ctx, student: str, assignment: str, days: int | None, until: str | None,
-           reason: str, granted_by: str) -> None:
-    """Give STUDENT an extension on ASSIGNMENT (--days N or --until TIME)."""
+           revoke: bool, reason: str, by: str | None) -> None:
+    """Give STUDENT an extension on ASSIGNMENT (--days N or --until TIME), or take it back
+    (--revoke). Every change is kept in the audit trail."""
     from gradebook.policy import fmt_time
 
+    who = by or _whoami()
     with obj.open() as gb:
+        if revoke:
+            if days is not None or until:
+                raise UserError("--revoke takes neither --days nor --until")
+            _run(lambda: gb.revoke_extension(student, assignment, reason=reason, revoked_by=who))
+            click.echo(f"{student} {assignment}: extension revoked")
+            return
         due = _as_of(until, gb) if until else None
         new_due = _run(lambda: gb.grant_extension(student, assignment, due=due, days=days,
-                                                  reason=reason, granted_by=granted_by))
+                                                  reason=reason, granted_by=who))
         click.echo(f"{student} {assignment}: due {fmt_time(new_due, gb.config.zone)}")
 
 
@@ -200,17 +237,23 @@ def extend(obj: _Ctx, student: str, assignment: str, days: int | None, until: st
 @click.pass_obj
 def record(obj: _Ctx, results_dirs: tuple[Path, ...], student: str | None,
            submitted_at: str | None, manifest: Path | None) -> None:
-    """Record the results.json files `autograder grade --output DIR` wrote (idempotent)."""
+    """Record the results.json files `autograder grade --output DIR` wrote (idempotent; all or
+    nothing). Who and when come from each result; --manifest or --student and --submitted-at
+    only for results that do not say."""
     from gradebook.intake import find_results, read_manifest, record_results
 
     with obj.open() as gb:
+        obj.zone = gb.config.zone
         found = _run(lambda: find_results(list(results_dirs)))
         when = _as_of(submitted_at, gb)
         table = _run(lambda: read_manifest(manifest, gb.config.zone)) if manifest else None
         done = _run(lambda: record_results(gb, found, student=student, submitted_at=when,
                                            manifest=table))
+    from gradebook.policy import fmt_receipt
+
     for r in done:
-        click.echo(f"{r.student} {r.assignment} attempt {r.attempt}: {r.score:g} / {r.max_score:g}")
+        click.echo(f"{r.student} {r.assignment} attempt {r.attempt}: {r.score:g} / "
+                   f"{r.max_points:g} (received {fmt_receipt(r.received_at, obj.zone)})")
     click.echo(f"recorded {len(done)} results")
 
 
@@ -287,7 +330,7 @@ def stats(obj: _Ctx, output_dir: Path | None, as_of: str | None) -> None:
         click.echo("\ntests with the lowest pass rates:")
         click.echo(rates.head(15).to_string(index=False) if not rates.empty
                    else "  (no stored results)")
-    click.echo(f"\nwrote {len(pngs)} histograms, distributions.csv and pass_rates.csv to {out}")
+    click.echo(f"\nwrote {len(pngs)} plots, distributions.csv and pass_rates.csv to {out}")
 
 
 @gradebook.command("import-nbgrader")
@@ -300,3 +343,84 @@ def import_nbgrader(obj: _Ctx, file: Path) -> None:
     with obj.open() as gb:
         report = _run(lambda: run_import(gb, file))
     click.echo(report)
+
+
+@gradebook.command()
+@click.argument("student")
+@click.argument("assignment")
+@click.argument("test")
+@click.option("--score", type=float, default=None, help="The test's score instead of the grader's.")
+@click.option("--comment", default="", help="Why (required; kept in the audit trail and shown "
+                                            "by explain).")
+@click.option("--delete", is_flag=True, help="Take the override back: the graded score counts.")
+@by_option
+@click.pass_obj
+def override(obj: _Ctx, student: str, assignment: str, test: str, score: float | None,
+             comment: str, delete: bool, by: str | None) -> None:
+    """Give TEST of STUDENT's ASSIGNMENT a score by hand, with a comment (or --delete it)."""
+    who = by or _whoami()
+    with obj.open() as gb:
+        if delete:
+            _run(lambda: gb.remove_override(student, assignment, test, comment=comment, by=who))
+            click.echo(f"{student} {assignment} {test}: override removed")
+            return
+        if score is None:
+            raise UserError("give the test's new score with --score (or --delete the override)")
+        _run(lambda: gb.override_test(student, assignment, test, score, comment=comment, by=who))
+    click.echo(f"{student} {assignment} {test}: {score:g} (overridden)")
+
+
+@gradebook.command()
+@click.option("--student", default=None)
+@click.option("--assignment", default=None)
+@click.pass_obj
+def audit(obj: _Ctx, student: str | None, assignment: str | None) -> None:
+    """The audit trail: extensions, manual scores, overrides and deletions; who, when, what, why."""
+    from gradebook.policy import fmt_receipt
+
+    with obj.open() as gb:
+        entries = gb.audit(student, assignment)
+        zone = gb.config.zone
+    for e in entries:
+        why = f"; why: {e.reason}" if e.reason else ""
+        click.echo(f"{fmt_receipt(e.at, zone)}  {e.actor or '(unknown)'}  {e.action}  "
+                   f"{e.student} {e.assignment}: {e.detail}{why}")
+    if not entries:
+        click.echo("(no changes by hand recorded)")
+
+
+@gradebook.group()
+def submissions() -> None:
+    """The submission records: list them, delete one."""
+
+
+@submissions.command("list")
+@click.option("--student", default=None)
+@click.option("--assignment", default=None)
+@click.pass_obj
+def submissions_list(obj: _Ctx, student: str | None, assignment: str | None) -> None:
+    """Every submission record: id, student, assignment, attempt, receipt time, score."""
+    from gradebook.policy import fmt_receipt
+
+    with obj.open() as gb:
+        rows = gb.submission_rows(student, assignment)
+        zone = gb.config.zone
+    for r in rows:
+        score = "not graded" if r.score is None else f"{r.score:g} / {r.max_points:g}"
+        click.echo(f"{r.id:>6}  {r.student}  {r.assignment}  attempt {r.attempt}  received "
+                   f"{fmt_receipt(r.received_at, zone)}  {score}  ({r.runs} run"
+                   f"{'s' if r.runs != 1 else ''}, content {r.content_hash[:12]})")
+    click.echo(f"{len(rows)} submission{'s' if len(rows) != 1 else ''}")
+
+
+@submissions.command("delete")
+@click.argument("submission_id", type=int)
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@by_option
+@click.confirmation_option(prompt="Delete this submission, its files and its results?")
+@click.pass_obj
+def submissions_delete(obj: _Ctx, submission_id: int, reason: str, by: str | None) -> None:
+    """Delete submission SUBMISSION_ID (see `submissions list`) with its files and results."""
+    with obj.open() as gb:
+        gone = _run(lambda: gb.delete_submission(submission_id, reason=reason, by=by or _whoami()))
+    click.echo(f"deleted submission {gone.id}: {gone.student} {gone.assignment} attempt {gone.attempt}")

@@ -3,21 +3,41 @@ the numbers are the policy's (:func:`gradebook.policy.grade_student`), never rec
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
 from autograder.config import CourseConfig
+from gradebook.errors import GradebookError
 from gradebook.policy import AssessmentSpec, StudentGrade
 
 FORMATS = ("csv", "canvas", "xlsx")
+#: The overall grade's column, apart from the category columns (a category may be called "final").
+FINAL_COLUMN = "final grade %"
+LETTER_COLUMN = "letter"
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 POINTS_POSSIBLE = "    Points Possible"
 
 
 def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
+
+
+def category_column(category: str) -> str:
+    """The column of a category's percentage: ``final category %`` beside ``final grade %``."""
+    return f"{category} category %"
+
+
+def _unique(columns: list[str]) -> list[str]:
+    """Refuse two columns of the same name: a reader would get one and lose the other."""
+    clash = sorted(name for name, n in Counter(columns).items() if n > 1)
+    if clash:
+        raise GradebookError(f"the export would have two columns named {', '.join(map(repr, clash))}; "
+                             f"rename the assessment or category that makes the clash in "
+                             f"course.toml or its assignment.toml")
+    return columns
 
 
 def gradebook_frame(grades: Sequence[StudentGrade], specs: Sequence[AssessmentSpec],
@@ -38,14 +58,15 @@ def gradebook_frame(grades: Sequence[StudentGrade], specs: Sequence[AssessmentSp
         row["slack days used"] = g.slack_used
         row["slack days left"] = g.slack_left
         for cat in course.categories:
-            row[f"{cat} %"] = _r(g.categories.get(cat))
-        row["final %"] = _r(g.final)
-        row["letter"] = g.letter
+            row[category_column(cat)] = _r(g.categories.get(cat))
+        row[FINAL_COLUMN] = _r(g.final)
+        row[LETTER_COLUMN] = g.letter
         rows.append(row)
-    columns = (["student_id", "name", "email", "section", "status"]
-               + [c for s in specs for c in (s.name, f"{s.name} late days")]
-               + ["slack days used", "slack days left"] + [f"{c} %" for c in course.categories]
-               + ["final %", "letter"])
+    columns = _unique(["student_id", "name", "email", "section", "status"]
+                      + [c for s in specs for c in (s.name, f"{s.name} late days")]
+                      + ["slack days used", "slack days left"]
+                      + [category_column(c) for c in course.categories]
+                      + [FINAL_COLUMN, LETTER_COLUMN])
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -54,7 +75,7 @@ def canvas_frame(grades: Sequence[StudentGrade], specs: Sequence[AssessmentSpec]
     """Canvas's gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, then one
     column per assignment (points after penalties), after a "Points Possible" row. ID (Canvas's
     own user id) is left empty: Canvas matches students by SIS User ID."""
-    header = CANVAS_FIXED + [s.title or s.name for s in specs]
+    header = _unique(CANVAS_FIXED + [s.title or s.name for s in specs])
     rows = [[POINTS_POSSIBLE, "", "", "", ""] + [_r(s.max_points or 0.0) for s in specs]]
     for g in grades:
         who = people.get(g.student_id, {})

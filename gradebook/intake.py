@@ -1,11 +1,12 @@
 """Recording what ``autograder grade --output DIR`` wrote: one ``DIR/<submission>/results.json``
 per submission (:meth:`GradingResult.read`).
 
-Who submitted and when is not in results.json, so it comes from the caller: one student and time
-for everything (``--student``, ``--submitted-at``), or a manifest CSV with columns submission,
-student, submitted_at. Without a student, the submission's name is taken as the student id.
-Each file's run id is derived from its bytes, so recording the same directory twice changes
-nothing.
+Each result carries its submission's identity (student, attempt, receipt time), its run id and
+its test set, and those are what is recorded. Results written before they did fall back on the
+caller: a manifest CSV (columns submission, student, submitted_at), or one student and time for
+everything (``--student``, ``--submitted-at``), else the submission's name as the student id;
+their run id is derived from the file's bytes. Recording the same folder twice changes nothing,
+and a batch is recorded whole or not at all.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from autograder.results import GradingResult
 from gradebook.csvfiles import parse_time
 from gradebook.errors import GradebookError, InvalidFile
-from autograder.results import GradingResult
 from gradebook.store import Gradebook
 
 
@@ -39,7 +40,8 @@ class Recorded:
     submission_id: int
     attempt: int
     score: float
-    max_score: float
+    max_points: float  # the assignment's points
+    received_at: dt.datetime
 
 
 def find_results(dirs: list[Path]) -> list[Found]:
@@ -63,7 +65,8 @@ def find_results(dirs: list[Path]) -> list[Found]:
             except (ValueError, KeyError, TypeError) as e:
                 raise GradebookError(f"{p}: not a results.json the grader writes ({e}); "
                                      f"re-run `autograder grade` for it") from None
-            found.append(Found(p, result, "results-" + hashlib.sha256(raw).hexdigest()[:40]))
+            run_id = result.run_id or "results-" + hashlib.sha256(raw).hexdigest()[:40]
+            found.append(Found(p, result, run_id))
     return found
 
 
@@ -90,8 +93,10 @@ def read_manifest(path: Path, zone: ZoneInfo) -> dict[str, tuple[str, dt.datetim
 def record_results(gb: Gradebook, found: list[Found], *, student: str | None = None,
                    submitted_at: dt.datetime | None = None,
                    manifest: dict[str, tuple[str, dt.datetime]] | None = None) -> list[Recorded]:
-    """Record every found result as a submission and its grading run. Everything is checked
-    (a time for each, known students and assignments) before the first write."""
+    """Record every found result as a submission and its grading run, in one transaction.
+    Everything that can be checked (the test set, a student and time for each, known students
+    and assignments, a manifest that agrees with the result) is checked before the first write,
+    and every problem is listed."""
     if student and len(found) > 1:
         raise GradebookError(f"--student names one student but {len(found)} results were found; "
                              f"use a manifest CSV (submission, student, submitted_at) instead")
@@ -99,24 +104,37 @@ def record_results(gb: Gradebook, found: list[Found], *, student: str | None = N
     known_students = {s.student_id for s in gb.students()}
     known_assignments = set(gb.assignment_names())
     for f in found:
-        sub = f.result.submission
-        who, when = (manifest or {}).get(sub, (student or sub, submitted_at))
-        if when is None:
-            problems.append(f"{f.path}: no submission time for {sub!r}; pass --submitted-at or "
-                            f"list it in a --manifest CSV")
+        res = f.result
+        listed = (manifest or {}).get(res.submission)
+        who = res.identity.student or (listed[0] if listed else None) or student or res.submission
+        when = listed[1] if listed else submitted_at
+        if res.test_set != "full":
+            problems.append(f"{f.path}: covers the public tests only (`autograder grade "
+                            f"--public-only` or a student's check), so it is not a grade; "
+                            f"grade it with the hidden tests and record that result")
+        if res.identity.student and listed and listed[0] != res.identity.student:
+            problems.append(f"{f.path}: the result is {res.identity.student!r}'s but the "
+                            f"manifest says {listed[0]!r}; fix the manifest")
+        if not res.identity.received_at and when is None:
+            problems.append(f"{f.path}: no submission time for {res.submission!r}; pass "
+                            f"--submitted-at or list it in a --manifest CSV")
         if who not in known_students:
             problems.append(f"{f.path}: student {who!r} is not in the roster")
-        if f.result.assignment not in known_assignments:
-            problems.append(f"{f.path}: assignment {f.result.assignment!r} is not in the "
+        if res.assignment not in known_assignments:
+            problems.append(f"{f.path}: assignment {res.assignment!r} is not in the "
                             f"gradebook; run `autograder gradebook sync`")
         plan.append((f, who, when))
     if problems:
         raise GradebookError("nothing was recorded:\n" + "\n".join(f"  {p}" for p in problems))
     done = []
-    for f, who, when in plan:
-        digest = f.result.content_hash or f"unhashed-{f.run_id}"
-        sub = gb.record_submission(who, f.result.assignment, digest, when)
-        gb.record_result(sub.id, f.result, f.run_id)
-        done.append(Recorded(f.path, who, f.result.assignment, sub.id, sub.attempt,
-                             f.result.score, f.result.max_score))
+    try:
+        with gb.transaction():
+            for f, who, when in plan:
+                rec = gb.record_graded(f.result, None, student=who, received_at=when,
+                                       run_id=f.run_id)
+                done.append(Recorded(f.path, rec.student, rec.assignment, rec.submission_id,
+                                     rec.attempt, rec.score, rec.max_points, rec.received_at))
+    except GradebookError as e:
+        kind = GradebookError if isinstance(e, InvalidFile) else type(e)
+        raise kind(f"{f.path}: {e}; nothing was recorded") from None
     return done

@@ -180,3 +180,37 @@ class ManualScore(Base):
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     source: Mapped[str] = mapped_column(String(500), default="")
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TestOverride(Base):
+    """A staff member's score for one test of one student's assignment, with the reason. It
+    replaces that test's score in whichever run counts (a regrade keeps it)."""
+
+    __tablename__ = "test_overrides"
+    __table_args__ = (UniqueConstraint("student_pk", "assignment_pk", "test_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_pk: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    assignment_pk: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    test_name: Mapped[str] = mapped_column(String(500))
+    score: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(320), default="")
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """One change staff made by hand: who, when, what, why. Student and assignment are kept as
+    names, not keys, so an entry outlives the records it describes (a deleted submission)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(320), default="")
+    action: Mapped[str] = mapped_column(String(100))
+    student: Mapped[str] = mapped_column(String(100), default="")
+    assignment: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")

@@ -6,12 +6,14 @@ comes with the lines that derive it (``autograder gradebook explain`` prints the
 
 The rules, from ``course.toml`` (see :mod:`autograder.config`):
 
-* **Late days.** A submission at or before the (extended) due time plus the grace period is on
-  time. Otherwise its late days are the started days after the due time (the grace period only
-  forgives; it does not move the due time). With ``late_day_clock = "wall"`` (the default) late
-  day *k* ends at the due time's wall-clock time *k* days later in the course time zone, so a day
-  that crosses a daylight-saving change is 23 or 25 hours and "the same time tomorrow" is always
-  one day; with ``"elapsed"`` every day is exactly 24 hours.
+* **Late days.** A submission received at or before the (extended) due time plus the grace
+  period is on time. Otherwise "each started 24 hours after the due time is one late day": with
+  ``late_day_clock = "elapsed"`` (the default) that is exactly it, in elapsed time, so a
+  submission 3 days and 31 minutes late is 4 late days whatever daylight-saving change lies
+  between (the grace period only forgives; it does not move the due time). A course may choose
+  ``"wall"`` instead: late day *k* ends at the due time's wall-clock time *k* days later in the
+  course time zone (a day across a daylight-saving change is 23 or 25 hours). Explanations show
+  the seconds whenever they decide a day.
 * **Acceptance.** More than ``max_late_days`` late days: not accepted. Kinds in
   ``no_slack_kinds`` (exams, quizzes) close hard: any late day means not accepted.
 * **Which record counts.** A manual score (``scores import``) replaces the autograded
@@ -75,6 +77,8 @@ class Attempt:
     chosen: bool = False
     # Recorded but not graded yet: listed in the explanation, never counted.
     pending: bool = False
+    # Lines shown under it in the explanation (staff overrides, a result's own maximum).
+    notes: tuple[str, ...] = ()
 
     @property
     def fraction(self) -> float:
@@ -104,9 +108,19 @@ def as_course_time(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
 
 
 def fmt_time(moment: dt.datetime | None, zone: ZoneInfo) -> str:
+    """A due time or deadline, to the minute, in the course time zone."""
     if moment is None:
         return "(no time)"
     return as_course_time(moment, zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def fmt_receipt(moment: dt.datetime | None, zone: ZoneInfo) -> str:
+    """A receipt time, to the second (a second can decide a late day)."""
+    if moment is None:
+        return "(no time)"
+    local = as_course_time(moment, zone)
+    frac = f".{local.microsecond:06d}".rstrip("0") if local.microsecond else ""
+    return local.strftime("%Y-%m-%d %H:%M:%S") + frac + local.strftime(" %Z")
 
 
 def _article(word: str) -> str:
@@ -118,23 +132,30 @@ def days(n: int) -> str:
 
 
 def fmt_span(span: dt.timedelta) -> str:
-    total = int(span.total_seconds())
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    days, rest = divmod(total, 86400)
+    """A duration exactly, without rounding: "8 days 0 h 0 min 1 s", "3 days 0 h 31 min",
+    "2 h 5 min", "15 min". Once a larger unit is shown, the smaller ones down to minutes are
+    shown too, and seconds (with their fraction) whenever they are not zero, so the second that
+    starts another late day is never hidden."""
+    sign = "-" if span < dt.timedelta(0) else ""
+    span = abs(span)
+    whole = span.days * 86400 + span.seconds
+    day_count, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, seconds = divmod(rest, 60)
-    parts = [f"{days} d"] if days else []
-    if hours:
+    parts = []
+    if day_count:
+        parts.append(days(day_count))
+    if day_count or hours:
         parts.append(f"{hours} h")
-    if minutes:
+    if day_count or hours or minutes:
         parts.append(f"{minutes} min")
-    if seconds and not days:
-        parts.append(f"{seconds} s")
-    return sign + (" ".join(parts) or "0 s")
+    if seconds or span.microseconds or not parts:
+        frac = f".{span.microseconds:06d}".rstrip("0") if span.microseconds else ""
+        parts.append(f"{seconds}{frac} s")
+    return sign + " ".join(parts)
 
 
-def late_day_end(due: dt.datetime, k: int, zone: ZoneInfo, clock: str = "wall") -> dt.datetime:
+def late_day_end(due: dt.datetime, k: int, zone: ZoneInfo, clock: str = "elapsed") -> dt.datetime:
     """When late day ``k`` (1, 2, ...) after ``due`` ends, as an aware UTC time."""
     if clock == "elapsed":
         return due.astimezone(UTC) + k * DAY
@@ -152,10 +173,11 @@ class Lateness:
 
 
 def late_days(submitted_at: dt.datetime, due: dt.datetime, *, zone: ZoneInfo,
-              grace: dt.timedelta = dt.timedelta(0), clock: str = "wall") -> Lateness:
-    """The late days of a submission at ``submitted_at`` for an assessment due at ``due``."""
+              grace: dt.timedelta = dt.timedelta(0), clock: str = "elapsed") -> Lateness:
+    """The late days of a submission received at ``submitted_at`` for an assessment due at
+    ``due``: each started 24 hours after the due time is one (``clock="elapsed"``)."""
     late_by = submitted_at.astimezone(UTC) - due.astimezone(UTC)
-    when = f"submitted {fmt_time(submitted_at, zone)}"
+    when = f"received {fmt_receipt(submitted_at, zone)}"
     if late_by <= dt.timedelta(0):
         return Lateness(0, late_by, f"{when}: {fmt_span(-late_by)} before the due time -> 0 late days")
     if late_by <= grace:
@@ -256,8 +278,8 @@ def evaluate_assessment(spec: AssessmentSpec, attempts: Sequence[Attempt],
 
     for a in attempts:
         if a.pending:
-            lines.append(f"  {a.label} submitted {fmt_time(a.submitted_at, zone)}: not graded "
-                         f"yet, not counted")
+            lines.append(f"  {a.label} received {fmt_receipt(a.submitted_at, zone)}: not "
+                         f"graded yet, not counted")
     attempts = [a for a in attempts if not a.pending]
     manual = [a for a in attempts if a.manual]
     if manual:
@@ -273,10 +295,12 @@ def evaluate_assessment(spec: AssessmentSpec, attempts: Sequence[Attempt],
         if due is None or a.submitted_at is None:
             reason = "no due time" if due is None else "untimed record"
             lines.append(f"  {a.label} ({score}): {reason} -> 0 late days")
+            lines.extend(f"    {note}" for note in a.notes)
             accepted.append((a, 0))
             continue
         lateness = late_days(a.submitted_at, due, zone=zone, grace=grace, clock=slack.late_day_clock)
         lines.append(f"  {a.label} ({score}): {lateness.line}")
+        lines.extend(f"    {note}" for note in a.notes)
         if closes_hard and lateness.days > 0:
             lines.append(f"    not accepted: {_article(spec.kind)} {spec.kind} closes at the due time")
         elif lateness.days > slack.max_late_days:

@@ -470,13 +470,16 @@ class Gradebook:
 
     def record_submission(self, student: str, assignment: str,
                           files_or_hash: Mapping[str, bytes] | Path | str,
-                          submitted_at: dt.datetime, *, keep_files: bool = True) -> m.Submission:
-        """Record that ``student`` submitted ``assignment`` at ``submitted_at`` (aware).
+                          submitted_at: dt.datetime, *, keep_files: bool = True) -> StoredSubmission:
+        """Record that ``student`` submitted ``assignment``, received at ``submitted_at``
+        (aware); made before grading, so the returned record's ``identity`` can travel with the
+        grading job and come back inside its result.
 
         ``files_or_hash`` is the submitted files (``{relative path: bytes}`` or a directory),
         stored in the database with their sha256, or just the content hash when the files are
-        stored elsewhere. Recording the same files at the same time again returns the same
-        submission; otherwise the submission gets the next attempt number."""
+        stored elsewhere. The same files received at the same time again return the same
+        submission; otherwise the submission gets the next attempt number (the gradebook
+        numbers attempts, one student at a time)."""
         if submitted_at.tzinfo is None:
             raise ValueError("submitted_at has no time zone; pass an aware datetime "
                              "(e.g. datetime.now(timezone.utc))")
@@ -488,66 +491,149 @@ class Gradebook:
         digest = content_hash(files) if files is not None else str(files_or_hash)
         if not digest:
             raise ValueError("empty content hash; pass the submitted files or their hash")
+        return self._retrying(lambda s: self._stored(self._find_or_add_submission(
+            s, self._student(s, student, lock=True), self._assignment(s, assignment), digest,
+            files, submitted_at, keep_files)), f"a submission of {student} for {assignment}")
+
+    def _retrying(self, work: Any, what: str) -> Any:
+        """Run ``work(session)`` in a transaction, again when a concurrent writer took the same
+        attempt number (SQLite). Inside :meth:`transaction` there is no retry: the whole
+        transaction fails, and its caller may run it again."""
+        if self._in_transaction():
+            with self._tx() as s:
+                return work(s)
         for retry in range(10):
             try:
                 with self._tx() as s:
-                    # Lock the student's row (PostgreSQL): their submissions get numbers in turn.
-                    st = self._student(s, student, lock=True)
-                    asg = self._assignment(s, assignment)
-                    same = s.scalar(sa.select(m.Submission).where(
-                        m.Submission.student_pk == st.id, m.Submission.assignment_pk == asg.id,
-                        m.Submission.content_hash == digest,
-                        m.Submission.submitted_at == submitted_at))
-                    if same is not None:
-                        return same
-                    last = s.scalar(sa.select(sa.func.max(m.Submission.attempt)).where(
-                        m.Submission.student_pk == st.id, m.Submission.assignment_pk == asg.id))
-                    sub = m.Submission(student_pk=st.id, assignment_pk=asg.id,
-                                       attempt=(last or 0) + 1, content_hash=digest,
-                                       submitted_at=submitted_at)
-                    for path, data in sorted((files or {}).items()):
-                        sub.files.append(m.SubmissionFile(
-                            path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                            content=data if keep_files else None))
-                    s.add(sub)
-                    s.flush()
-                    return sub
+                    return work(s)
             except IntegrityError:
-                # Another writer took this attempt number (SQLite): read again and retry.
                 time.sleep(0.01 * (retry + 1))
-        raise GradebookError(f"could not record a submission of {student} for {assignment}: "
-                             f"the attempt number kept being taken by concurrent writers; retry")
+        raise GradebookError(f"could not record {what}: the attempt number kept being taken "
+                             f"by concurrent writers; retry")
+
+    def _find_or_add_submission(self, s: Session, st: m.Student, asg: m.Assignment, digest: str,
+                                files: Mapping[str, bytes] | None, received_at: dt.datetime,
+                                keep_files: bool = True) -> m.Submission:
+        # The student's row is locked (PostgreSQL; SQLite holds the write lock): their
+        # submissions get numbers in turn.
+        same = s.scalar(sa.select(m.Submission).where(
+            m.Submission.student_pk == st.id, m.Submission.assignment_pk == asg.id,
+            m.Submission.content_hash == digest, m.Submission.submitted_at == received_at))
+        if same is not None:
+            return same
+        last = s.scalar(sa.select(sa.func.max(m.Submission.attempt)).where(
+            m.Submission.student_pk == st.id, m.Submission.assignment_pk == asg.id))
+        sub = m.Submission(student_pk=st.id, assignment_pk=asg.id, attempt=(last or 0) + 1,
+                           content_hash=digest, submitted_at=received_at)
+        for path, data in sorted((files or {}).items()):
+            sub.files.append(m.SubmissionFile(
+                path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+                content=data if keep_files else None))
+        s.add(sub)
+        s.flush()
+        return sub
+
+    def _stored(self, sub: m.Submission) -> StoredSubmission:
+        return StoredSubmission(id=sub.id, student=sub.student.student_id,
+                                assignment=sub.assignment.name, attempt=sub.attempt,
+                                content_hash=sub.content_hash,
+                                received_at=sub.submitted_at.astimezone(m.UTC))
 
     def record_result(self, submission_id: int, result: GradingResult, run_id: str) -> None:
         """Store the result of grading run ``run_id`` for a submission. Recording the same run
         again (a retried job, a second grader) changes nothing; a different result under the
-        same run id raises :class:`ResultConflict` (give a regrade its own run id)."""
-        payload = result.to_json()
+        same run id raises :class:`ResultConflict` (give a regrade its own run id). A result of
+        the public tests only is refused: it is not a grade."""
         with self._tx() as s:
             sub = s.get(m.Submission, submission_id)
-            if sub is None:
+            if sub is None or sub.student.course_id != self.course_id:
                 raise UnknownSubmission(f"no submission {submission_id} in the gradebook; record "
                                         f"it first with record_submission()")
-            if result.assignment != sub.assignment.name:
-                raise GradebookError(f"run {run_id}: the result is for {result.assignment!r} but "
-                                     f"submission {submission_id} is for {sub.assignment.name!r}")
-            if result.content_hash and result.content_hash != sub.content_hash:
-                raise GradebookError(f"run {run_id}: the result's content hash "
-                                     f"{result.content_hash[:12]}... is not submission "
-                                     f"{submission_id}'s ({sub.content_hash[:12]}...): it graded "
+            self._add_run(s, sub, result, run_id)
+
+    def _add_run(self, s: Session, sub: m.Submission, result: GradingResult, run_id: str) -> None:
+        _refuse_partial(result)
+        if result.assignment != sub.assignment.name:
+            raise GradebookError(f"run {run_id}: the result is for {result.assignment!r} but "
+                                 f"submission {sub.id} is for {sub.assignment.name!r}")
+        if result.content_hash and result.content_hash != sub.content_hash:
+            raise GradebookError(f"run {run_id}: the result's content hash "
+                                 f"{result.content_hash[:12]}... is not submission "
+                                 f"{sub.id}'s ({sub.content_hash[:12]}...): it graded "
+                                 f"other files")
+        payload = result.to_json()
+        stmt = self._insert(m.GradingRun.__table__).values(
+            run_id=run_id, submission_id=sub.id, backend=result.backend,
+            status="graded", score=result.score, max_score=result.max_score, result=payload,
+            execution_time_s=result.execution_time_s, graded_at=result.graded_at,
+            recorded_at=m.utcnow()).on_conflict_do_nothing(index_elements=["run_id"])
+        inserted = s.execute(stmt.returning(m.GradingRun.__table__.c.id)).first()
+        if inserted is None:
+            existing = s.scalar(sa.select(m.GradingRun).where(m.GradingRun.run_id == run_id))
+            if existing is None or existing.submission_id != sub.id or existing.result != payload:
+                where = f"submission {existing.submission_id}" if existing else "another course"
+                raise ResultConflict(f"run {run_id!r} already holds a different result (for "
+                                     f"{where}); a regrade needs a new run id")
+
+    def record_graded(self, result: GradingResult,
+                      files: Mapping[str, bytes] | Path | None = None, *,
+                      student: str | None = None, received_at: dt.datetime | None = None,
+                      run_id: str | None = None) -> RecordedResult:
+        """Record a graded submission in one transaction: find its submission record (the one
+        its identity names, or the one with the same content hash, student and receipt time),
+        or store it with the next attempt number, then store the result under its run id.
+
+        Who and when come from ``result.identity``; ``student`` and ``received_at`` are used
+        only when the result does not carry them (results written before it did). ``files``
+        (``{path: bytes}`` or a directory) are stored with a new submission and must hash to
+        the result's ``content_hash``. The run id is ``result.run_id``, else ``run_id``, else
+        one derived from the result itself, so recording the same result twice changes nothing.
+        Raises a :class:`GradebookError` saying what to fix; nothing is written then."""
+        _refuse_partial(result)
+        who = result.identity.student or student or ""
+        if not who:
+            raise GradebookError(f"the result for submission {result.submission!r} names no "
+                                 f"student; give the student (a manifest or --student)")
+        when = _receipt_time(result, received_at, self.config)
+        stored: dict[str, bytes] | None = None
+        if isinstance(files, Path):
+            stored = read_files(files)
+        elif files is not None:
+            stored = dict(files)
+        digest = result.content_hash
+        if stored is not None:
+            digest = content_hash(stored)
+            if result.content_hash and result.content_hash != digest:
+                raise GradebookError(f"the result's content hash {result.content_hash[:12]}... "
+                                     f"is not the given files' ({digest[:12]}...): it graded "
                                      f"other files")
-            stmt = self._insert(m.GradingRun.__table__).values(
-                run_id=run_id, submission_id=submission_id, backend=result.backend,
-                status="graded", score=result.score, max_score=result.max_score, result=payload,
-                execution_time_s=result.execution_time_s, graded_at=result.graded_at,
-                recorded_at=m.utcnow()).on_conflict_do_nothing(index_elements=["run_id"])
-            inserted = s.execute(stmt.returning(m.GradingRun.__table__.c.id)).first()
-            if inserted is None:
-                existing = s.scalar(sa.select(m.GradingRun).where(m.GradingRun.run_id == run_id))
-                if existing.submission_id != submission_id or existing.result != payload:
-                    raise ResultConflict(f"run {run_id!r} already holds a different result (for "
-                                         f"submission {existing.submission_id}); a regrade needs "
-                                         f"a new run id")
+        run = (result.run_id or run_id
+               or "result-" + hashlib.sha256(json.dumps(result.to_json(), sort_keys=True)
+                                             .encode()).hexdigest()[:40])
+        digest = digest or f"unhashed-{run}"
+
+        def work(s: Session) -> RecordedResult:
+            st = self._student(s, who, lock=True)
+            asg = self._assignment(s, result.assignment)
+            if result.identity.attempt > 0:
+                sub = s.scalar(sa.select(m.Submission).where(
+                    m.Submission.student_pk == st.id, m.Submission.assignment_pk == asg.id,
+                    m.Submission.attempt == result.identity.attempt))
+                if sub is None:
+                    raise UnknownSubmission(
+                        f"the result names attempt {result.identity.attempt} of {who} at "
+                        f"{asg.name}, which the gradebook does not hold; `autograder gradebook "
+                        f"submissions list --student {who}` lists the attempts")
+            else:
+                sub = self._find_or_add_submission(s, st, asg, digest, stored, when)
+            self._add_run(s, sub, result, run)
+            return RecordedResult(submission_id=sub.id, student=who, assignment=asg.name,
+                                  attempt=sub.attempt,
+                                  received_at=sub.submitted_at.astimezone(m.UTC), run_id=run,
+                                  score=result.score,
+                                  max_points=asg.points or result.max_score)
+
+        return self._retrying(work, f"the result of {who} for {result.assignment}")
 
     def submission_id(self, student: str, assignment: str, attempt: int) -> int:
         """The id of ``student``'s attempt number ``attempt`` at ``assignment``."""
@@ -591,35 +677,69 @@ class Gradebook:
 
     def grant_extension(self, student: str, assignment: str, *, due: dt.datetime | None = None,
                         days: int | None = None, reason: str = "", granted_by: str = "") -> dt.datetime:
-        """Move ``assignment``'s due time for ``student``: to ``due``, or by ``days`` (same
-        wall-clock time in the course time zone). Returns the new due time; granting again
-        replaces the earlier extension."""
+        """Move ``assignment``'s due time for ``student`` later: to ``due``, or by ``days``
+        (same wall-clock time in the course time zone). Returns the new due time; granting again
+        replaces the earlier extension. A new due time that is not later than the assignment's
+        own is refused (it would make on-time work late); :meth:`revoke_extension` takes one
+        back. Kept in the audit trail."""
         if (due is None) == (days is None):
             raise GradebookError("give the extension either a new due time or a number of days")
         with self._tx() as s:
             st = self._student(s, student)
             asg = self._assignment(s, assignment)
+            zone = self.config.zone
             if days is not None:
                 if asg.due is None:
                     raise GradebookError(f"{assignment} has no due time to extend by {days} days; "
                                          f"give the new due time instead")
-                local = as_course_time(asg.due, self.config.zone).replace(tzinfo=None)
-                due = (local + dt.timedelta(days=days)).replace(tzinfo=self.config.zone)
-            due = as_course_time(due, self.config.zone)
+                if days < 1:
+                    raise GradebookError(f"--days {days}: an extension must move the due time "
+                                         f"later than {fmt_time(asg.due, zone)}; give 1 or more "
+                                         f"days (to take an extension back, revoke it)")
+                local = as_course_time(asg.due, zone).replace(tzinfo=None)
+                due = (local + dt.timedelta(days=days)).replace(tzinfo=zone)
+            assert due is not None
+            due = as_course_time(due, zone)
+            if asg.due is not None and due <= asg.due:
+                raise GradebookError(f"the new due time {fmt_time(due, zone)} is not later than "
+                                     f"{assignment}'s due time {fmt_time(asg.due, zone)}; an "
+                                     f"extension can only move it later (to take one back, "
+                                     f"revoke it)")
             row = s.scalar(sa.select(m.Extension).where(m.Extension.student_pk == st.id,
                                                         m.Extension.assignment_pk == asg.id))
+            before = fmt_time(row.due if row else asg.due, zone)
             if row is None:
                 s.add(m.Extension(student_pk=st.id, assignment_pk=asg.id, due=due, reason=reason,
                                   granted_by=granted_by))
             else:
                 row.due, row.reason, row.granted_by = due, reason, granted_by
                 row.granted_at = m.utcnow()
+            self._audit(s, "extension granted", student=student, assignment=assignment,
+                        detail=f"due {before} -> {fmt_time(due, zone)}", reason=reason,
+                        actor=granted_by)
         return due
 
-    def import_scores(self, rows: list[ScoreRow], source: str) -> dict[str, int]:
+    def revoke_extension(self, student: str, assignment: str, *, reason: str = "",
+                         revoked_by: str = "") -> None:
+        """Take back ``student``'s extension on ``assignment`` (the assignment's own due time
+        applies again); kept in the audit trail."""
+        with self._tx() as s:
+            st = self._student(s, student)
+            asg = self._assignment(s, assignment)
+            row = s.scalar(sa.select(m.Extension).where(m.Extension.student_pk == st.id,
+                                                        m.Extension.assignment_pk == asg.id))
+            if row is None:
+                raise GradebookError(f"{student} has no extension on {assignment} to revoke")
+            zone = self.config.zone
+            s.delete(row)
+            self._audit(s, "extension revoked", student=student, assignment=assignment,
+                        detail=f"due {fmt_time(row.due, zone)} -> {fmt_time(asg.due, zone)}",
+                        reason=reason, actor=revoked_by)
+
+    def import_scores(self, rows: list[ScoreRow], source: str, by: str = "") -> dict[str, int]:
         """Store scores graded elsewhere (:func:`gradebook.csvfiles.parse_scores`); a student's
         new score for an assessment replaces the earlier one. Unknown students or assessments
-        fail the whole file."""
+        fail the whole file. Every added or changed score goes into the audit trail."""
         counts = {"added": 0, "replaced": 0, "unchanged": 0}
         with self._tx() as s:
             students = {st.student_id: st for st in s.scalars(
@@ -644,16 +764,130 @@ class Gradebook:
                 st, asg = students[r.student], assignments[r.assignment]
                 row = existing.get((st.id, asg.id))
                 values = dict(score=r.score, max_score=r.max_score, submitted_at=r.submitted_at)
+                new = f"{r.score:g} / {r.max_score:g}"
                 if row is None:
-                    s.add(m.ManualScore(student_pk=st.id, assignment_pk=asg.id, source=source, **values))
+                    row = m.ManualScore(student_pk=st.id, assignment_pk=asg.id, source=source,
+                                        **values)
+                    s.add(row)
+                    existing[(st.id, asg.id)] = row
                     counts["added"] += 1
+                    self._audit(s, "manual score added", student=r.student, assignment=r.assignment,
+                                detail=f"{new} (from {source})", actor=by)
                 elif (row.score, row.max_score, row.submitted_at) == (r.score, r.max_score, r.submitted_at):
                     counts["unchanged"] += 1
                 else:
+                    old = f"{row.score:g} / {row.max_score:g}"
                     row.score, row.max_score, row.submitted_at = r.score, r.max_score, r.submitted_at
                     row.source, row.recorded_at = source, m.utcnow()
                     counts["replaced"] += 1
+                    self._audit(s, "manual score replaced", student=r.student,
+                                assignment=r.assignment, detail=f"{old} -> {new} (from {source})",
+                                actor=by)
         return counts
+
+    # -- per-test overrides and deleting submissions --------------------------------------------
+
+    def _latest_tests(self, s: Session, st: m.Student, asg: m.Assignment) -> dict[str, dict]:
+        """The tests of the newest run of the student's newest graded submission, by name."""
+        payload = s.scalar(
+            sa.select(m.GradingRun.result)
+            .join(m.Submission, m.Submission.id == m.GradingRun.submission_id)
+            .where(m.Submission.student_pk == st.id, m.Submission.assignment_pk == asg.id)
+            .order_by(m.Submission.attempt.desc(), m.GradingRun.id.desc()).limit(1))
+        return {t.get("name", "?"): t for t in (payload or {}).get("tests", [])}
+
+    def override_test(self, student: str, assignment: str, test: str, score: float, *,
+                      comment: str, by: str = "") -> None:
+        """Give ``student``'s test ``test`` of ``assignment`` the score ``score`` instead of the
+        grader's, with the reason (``comment``, required). It applies to whichever run counts,
+        regrades included, until :meth:`remove_override`; kept in the audit trail."""
+        if not comment.strip():
+            raise GradebookError("an override needs a comment saying why (--comment)")
+        with self._tx() as s:
+            st, asg = self._student(s, student), self._assignment(s, assignment)
+            tests = self._latest_tests(s, st, asg)
+            if test not in tests:
+                known = ", ".join(sorted(tests)) or "none: nothing graded yet"
+                raise GradebookError(f"{student}'s result for {assignment} has no test {test!r} "
+                                     f"(its tests: {known})")
+            graded, top = float(tests[test].get("score", 0)), float(tests[test].get("max_score", 0))
+            top = max(top, graded)  # an extra-credit test has max 0 and may score above it
+            if not 0 <= score <= top:
+                raise GradebookError(f"score {score:g} for {test}: give a score between 0 and "
+                                     f"{top:g} (its points)")
+            row = s.scalar(sa.select(m.TestOverride).where(
+                m.TestOverride.student_pk == st.id, m.TestOverride.assignment_pk == asg.id,
+                m.TestOverride.test_name == test))
+            before = f"{row.score:g} (overridden)" if row else f"{graded:g} (graded)"
+            if row is None:
+                s.add(m.TestOverride(student_pk=st.id, assignment_pk=asg.id, test_name=test,
+                                     score=score, comment=comment, set_by=by, set_at=m.utcnow()))
+            else:
+                row.score, row.comment, row.set_by, row.set_at = score, comment, by, m.utcnow()
+            self._audit(s, "test score overridden", student=student, assignment=assignment,
+                        detail=f"{test}: {before} -> {score:g} / {top:g}", reason=comment, actor=by)
+
+    def remove_override(self, student: str, assignment: str, test: str, *, comment: str = "",
+                        by: str = "") -> None:
+        """Take back an override: the grader's score for ``test`` counts again (audited)."""
+        with self._tx() as s:
+            st, asg = self._student(s, student), self._assignment(s, assignment)
+            row = s.scalar(sa.select(m.TestOverride).where(
+                m.TestOverride.student_pk == st.id, m.TestOverride.assignment_pk == asg.id,
+                m.TestOverride.test_name == test))
+            if row is None:
+                raise GradebookError(f"{student} has no override of {test} in {assignment}")
+            s.delete(row)
+            self._audit(s, "test override removed", student=student, assignment=assignment,
+                        detail=f"{test}: {row.score:g} (overridden) -> the graded score",
+                        reason=comment, actor=by)
+
+    def submission_rows(self, student: str | None = None,
+                        assignment: str | None = None) -> list[SubmissionRow]:
+        """Every submission record with its newest run's score, oldest first."""
+        with self._sessions() as s:
+            latest = (sa.select(sa.func.max(m.GradingRun.id).label("run"),
+                                sa.func.count(m.GradingRun.id).label("runs"),
+                                m.GradingRun.submission_id)
+                      .group_by(m.GradingRun.submission_id).subquery())
+            q = (sa.select(m.Submission, m.Student.student_id, m.Assignment.name,
+                           m.Assignment.points, latest.c.runs, m.GradingRun.score,
+                           m.GradingRun.max_score)
+                 .join(m.Student, m.Student.id == m.Submission.student_pk)
+                 .join(m.Assignment, m.Assignment.id == m.Submission.assignment_pk)
+                 .outerjoin(latest, latest.c.submission_id == m.Submission.id)
+                 .outerjoin(m.GradingRun, m.GradingRun.id == latest.c.run)
+                 .where(m.Student.course_id == self.course_id)
+                 .order_by(m.Submission.submitted_at, m.Submission.id))
+            if student is not None:
+                q = q.where(m.Student.student_id == student)
+            if assignment is not None:
+                q = q.where(m.Assignment.name == assignment)
+            return [SubmissionRow(id=sub.id, student=sid, assignment=name, attempt=sub.attempt,
+                                  received_at=sub.submitted_at, content_hash=sub.content_hash,
+                                  runs=runs or 0, score=score,
+                                  max_points=None if score is None else (points or max_score))
+                    for sub, sid, name, points, runs, score, max_score in s.execute(q)]
+
+    def delete_submission(self, submission_id: int, *, reason: str = "", by: str = "") -> SubmissionRow:
+        """Delete a submission record with its files and grading runs (kept in the audit trail
+        by student, assignment and attempt). The other attempts keep their numbers."""
+        with self._tx() as s:
+            sub = s.get(m.Submission, submission_id)
+            if sub is None or sub.student.course_id != self.course_id:
+                raise UnknownSubmission(f"no submission {submission_id} in the gradebook; "
+                                        f"`autograder gradebook submissions list` shows the ids")
+            gone = SubmissionRow(id=sub.id, student=sub.student.student_id,
+                                 assignment=sub.assignment.name, attempt=sub.attempt,
+                                 received_at=sub.submitted_at, content_hash=sub.content_hash,
+                                 runs=0, score=None, max_points=None)
+            s.execute(sa.delete(m.GradingRun).where(m.GradingRun.submission_id == sub.id))
+            s.delete(sub)
+            self._audit(s, "submission deleted", student=gone.student, assignment=gone.assignment,
+                        detail=f"attempt {gone.attempt} received "
+                               f"{fmt_time(gone.received_at, self.config.zone)} "
+                               f"(content {gone.content_hash[:12]})", reason=reason, actor=by)
+        return gone
 
     # -- reading for grades ---------------------------------------------------------------------
 
@@ -685,11 +919,18 @@ class Gradebook:
                 q = q.where(m.Student.status == "active")
             students = list(s.scalars(q.order_by(m.Student.student_id)))
             pks = [st.id for st in students]
-            names = dict(s.execute(sa.select(m.Assignment.id, m.Assignment.name)
-                                   .where(m.Assignment.course_id == self.course_id)).all())
+            names, points = {}, {}
+            for apk, name, pts in s.execute(sa.select(m.Assignment.id, m.Assignment.name,
+                                                      m.Assignment.points)
+                                            .where(m.Assignment.course_id == self.course_id)):
+                names[apk], points[apk] = name, pts
             attempts: dict[int, dict[str, list[Attempt]]] = defaultdict(lambda: defaultdict(list))
             extensions: dict[int, dict[str, dt.datetime]] = defaultdict(dict)
             for chunk in _chunks(pks, 5000):
+                overrides: dict[tuple[int, int], dict[str, m.TestOverride]] = defaultdict(dict)
+                for o in s.scalars(sa.select(m.TestOverride)
+                                   .where(m.TestOverride.student_pk.in_(chunk))):
+                    overrides[(o.student_pk, o.assignment_pk)][o.test_name] = o
                 latest = (sa.select(sa.func.max(m.GradingRun.id).label("run"))
                           .join(m.Submission, m.Submission.id == m.GradingRun.submission_id)
                           .where(m.GradingRun.status == "graded",
@@ -697,19 +938,30 @@ class Gradebook:
                           .group_by(m.GradingRun.submission_id).subquery())
                 q = (sa.select(m.Submission.student_pk, m.Submission.assignment_pk,
                                m.Submission.attempt, m.Submission.submitted_at,
-                               m.Submission.chosen, m.GradingRun.score, m.GradingRun.max_score)
+                               m.Submission.chosen, m.GradingRun.id, m.GradingRun.score,
+                               m.GradingRun.max_score)
                      .join(m.GradingRun, m.GradingRun.submission_id == m.Submission.id)
                      .join(latest, latest.c.run == m.GradingRun.id))
-                for spk, apk, attempt, at, chosen, score, max_score in s.execute(q):
+                for spk, apk, attempt, at, chosen, run_pk, score, max_score in s.execute(q):
+                    # Counted against the assignment's points, not the result's own maximum
+                    # (an unreadable upload's result has none; a partial one has fewer).
+                    out_of = points[apk] or max_score
+                    notes: list[str] = []
+                    if points[apk] and max_score and abs(max_score - points[apk]) > 1e-9:
+                        notes.append(f"its tests add up to {max_score:g} points; counted out "
+                                     f"of the assignment's {points[apk]:g}")
+                    if (spk, apk) in overrides:
+                        score = self._overridden(s, run_pk, score, overrides[(spk, apk)], notes)
                     attempts[spk][names[apk]].append(Attempt(
-                        f"submission {attempt}", at, score, max_score, chosen=chosen))
+                        f"submission {attempt}", at, score, out_of, chosen=chosen,
+                        notes=tuple(notes)))
                 graded = sa.select(m.GradingRun.submission_id).where(m.GradingRun.status == "graded")
                 for spk, apk, attempt, at in s.execute(
                         sa.select(m.Submission.student_pk, m.Submission.assignment_pk,
                                   m.Submission.attempt, m.Submission.submitted_at)
                         .where(m.Submission.student_pk.in_(chunk), m.Submission.id.not_in(graded))):
                     attempts[spk][names[apk]].append(Attempt(
-                        f"submission {attempt}", at, 0.0, 0.0, pending=True))
+                        f"submission {attempt}", at, 0.0, points[apk] or 0.0, pending=True))
                 for ms in s.scalars(sa.select(m.ManualScore).where(m.ManualScore.student_pk.in_(chunk))):
                     label = f"manual score ({Path(ms.source).name})" if ms.source else "manual score"
                     attempts[ms.student_pk][names[ms.assignment_pk]].append(Attempt(
@@ -721,6 +973,20 @@ class Gradebook:
                                          for k, v in attempts[st.id].items()},
                                extensions=dict(extensions[st.id]))
                 for st in students]
+
+    @staticmethod
+    def _overridden(s: Session, run_pk: int, score: float, overrides: dict[str, m.TestOverride],
+                    notes: list[str]) -> float:
+        """A run's score with staff overrides in place of the graded test scores."""
+        payload = s.scalar(sa.select(m.GradingRun.result).where(m.GradingRun.id == run_pk)) or {}
+        for t in payload.get("tests", []):
+            o = overrides.get(t.get("name", ""))
+            if o is not None:
+                graded = float(t.get("score", 0))
+                score += o.score - graded
+                who = f" by {o.set_by}" if o.set_by else ""
+                notes.append(f"{o.test_name} overridden {graded:g} -> {o.score:g}{who}: {o.comment}")
+        return round(score, 6)
 
     def grades(self, as_of: dt.datetime | None = None, allocation: str | None = None,
                include_dropped: bool = False, only: str | None = None) -> list[StudentGrade]:
@@ -758,3 +1024,32 @@ def _attempt_order(a: Attempt) -> tuple:
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def _refuse_partial(result: GradingResult) -> None:
+    """Only a result of the full test set is a grade (issue 12: an 11/11 of the public tests
+    was once counted as 36/36)."""
+    if result.test_set != "full":
+        raise GradebookError(
+            f"the result for {result.submission!r} ({result.assignment}) covers the public "
+            f"tests only (`autograder grade --public-only` or a student's check), so it is not "
+            f"a grade; grade the submission with the hidden tests and record that result")
+
+
+def _receipt_time(result: GradingResult, fallback: dt.datetime | None,
+                  config: CourseConfig) -> dt.datetime:
+    """When the submission was received: the result's identity, else ``fallback``."""
+    text = result.identity.received_at
+    if text:
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise GradebookError(f"the result for {result.submission!r} has receipt time "
+                                 f"{text!r}, which is not an ISO 8601 time") from None
+        return as_course_time(when, config.zone)
+    if fallback is None:
+        raise GradebookError(f"the result for {result.submission!r} carries no receipt time; "
+                             f"give it (--submitted-at, or a --manifest CSV)")
+    if fallback.tzinfo is None:
+        raise ValueError("received_at has no time zone; pass an aware datetime")
+    return fallback

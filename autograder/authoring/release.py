@@ -29,6 +29,7 @@ from autograder.authoring.errors import AuthoringError
 from autograder.authoring.leaks import find_release_leaks
 from autograder.authoring.notebook import build_handout
 from autograder.authoring.regions import make_stub
+from autograder.config import load_course
 from autograder.course import Assignment
 
 __all__ = [
@@ -162,7 +163,12 @@ def student_readme(assignment: Assignment) -> list[ReleaseFile]:
               "", "## Submit", "",
               "Submit " + ", ".join(f"`{m}.py`" for m in cfg.modules) + "."]
     if cfg.due is not None:
-        lines += [f"Due: {cfg.due.isoformat(sep=' ')} (course time zone unless an offset is shown)."]
+        # Name the zone: "23:59" alone leaves a student abroad guessing which 23:59.
+        if cfg.due.tzinfo is None:
+            zone = load_course(assignment.course_root).timezone
+            lines += [f"Due: {cfg.due:%Y-%m-%d %H:%M} {zone} time."]
+        else:
+            lines += [f"Due: {cfg.due.isoformat(sep=' ', timespec='minutes')} (UTC offset shown)."]
     if cfg.support_files:
         lines += ["", "Provided, do not edit or submit: "
                   + ", ".join(f"`{f}`" for f in cfg.support_files)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from autograder.cli import main
-from gradebook.export import CANVAS_FIXED, POINTS_POSSIBLE
+from gradebook.export import CANVAS_FIXED, FINAL_COLUMN, POINTS_POSSIBLE
 from autograder.results import GradingResult
 from autograder.results import TestResult as Check
 
@@ -67,7 +67,7 @@ def test_csv_export_round_trips_the_policy_numbers(filled, db_url, course_dir, t
             assert row[a.name] == pytest.approx(a.points, abs=1e-4)
             assert row[f"{a.name} late days"] == a.late_days
         assert row["slack days used"] == g.slack_used and row["slack days left"] == g.slack_left
-        assert row["final %"] == pytest.approx(g.final, abs=1e-4)
+        assert row[FINAL_COLUMN] == pytest.approx(g.final, abs=1e-4)
         assert row["letter"] == g.letter
     assert frame.loc["s1", "hw2 late days"] == 2 and frame.loc["s1", "slack days left"] == 6
     assert frame.loc["s1", "midterm"] == 90
@@ -162,8 +162,8 @@ def test_stats_writes_histograms_and_pass_rates(filled, db_url, course_dir, tmp_
     out = cli(db_url, course_dir, "stats", "--output-dir", str(out_dir), "--as-of", AS_OF).output
     assert "tests with the lowest pass rates" in out
     pngs = sorted(p.name for p in out_dir.glob("*.png"))
-    assert "hw1.png" in pngs and "final.png" in pngs
-    assert (out_dir / "hw1.png").read_bytes()[:4] == b"\x89PNG"
+    assert "assessment-hw1.png" in pngs and "final-grade.png" in pngs
+    assert (out_dir / "assessment-hw1.png").read_bytes()[:4] == b"\x89PNG"
     rates = pd.read_csv(out_dir / "pass_rates.csv")
     assert list(rates["pass rate %"]) == sorted(rates["pass rate %"])  # lowest first
     by_test = rates.set_index(["assignment", "test"])["pass rate %"]

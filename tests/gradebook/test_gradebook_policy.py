@@ -83,7 +83,8 @@ def test_across_the_autumn_dst_change_the_same_wall_time_next_day_is_one_day():
     assert submitted.astimezone(UTC) - due.astimezone(UTC) == dt.timedelta(hours=24, minutes=31)
     assert late_days(submitted, due, zone=NY, clock="wall").days == 1
     assert late_days(submitted, due, zone=NY, clock="elapsed").days == 2
-    assert late_day_end(due, 1, NY) == dt.datetime(2026, 11, 2, 4, 59, tzinfo=UTC)  # 25 h day
+    assert late_day_end(due, 1, NY, "wall") == dt.datetime(2026, 11, 2, 4, 59, tzinfo=UTC)  # 25 h day
+    assert late_day_end(due, 1, NY) == dt.datetime(2026, 11, 2, 3, 59, tzinfo=UTC)  # default: 24 h
 
 
 def test_across_the_spring_dst_change_a_day_is_23_hours_on_the_wall_clock():
