@@ -82,48 +82,123 @@ def release(name: str, course_dir: Path | None) -> None:
                    "for large batches).")
 @click.option("--public-only", is_flag=True, help="Run only the public tests.")
 @click.option("--details", is_flag=True, help="Also print every test's feedback.")
+@click.option("--record", is_flag=True,
+              help="Also record the batch in the gradebook (all or nothing). Each upload's name "
+                   "is the student id (alice.zip -> alice) unless --manifest says otherwise.")
+@click.option("--manifest", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="A CSV with columns submission, student, submitted_at that maps "
+                                 "uploads (by file name) to students and receipt times.")
+@click.option("--db", default=None, metavar="URL",
+              help="The gradebook for --record (default: $AUTOGRADER_DB, else "
+                   "<course>/gradebook.sqlite).")
 @course_option
 def grade(name: str, submissions: tuple[Path, ...], output_dir: Path | None, fmt: str,
           backend: str | None, jobs: int | None, public_only: bool, details: bool,
-          course_dir: Path | None) -> None:
-    """Grade SUBMISSIONS (folders, .zip, .py or .ipynb files) of assignment NAME."""
+          record: bool, manifest: Path | None, db: str | None, course_dir: Path | None) -> None:
+    """Grade SUBMISSIONS (folders, .zip, .py or .ipynb files) of assignment NAME.
+
+    Every result carries whose upload it is and when it was received: the student id is the
+    upload's name (or the manifest's), the receipt time the manifest's, else the file's
+    modification time. Late days are judged on that time."""
     import json
 
     from rich.console import Console
     from rich.progress import Progress
 
     from autograder.harness.grader import grade_uploads
-    from autograder.harness.plugin import HarnessError
     from autograder.report import score_table, test_table, warn_degraded
 
     course = _course(course_dir)
-    try:
-        assignment = course.assignment(name)
-        backend = backend or course.config.grading.backend
-        out = output_dir or Path("graded") / name
-        err = Console(stderr=True)
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task(f"grading {name}", total=len(submissions))
+    assignment = course.assignment(name)
+    if record and public_only:
+        raise UserError("--record needs the whole test set: a --public-only result never "
+                        "counts as a grade")
+    identity_of = _upload_identities(list(submissions), manifest, course.config.zone)
+    if record:  # before grading: a batch that cannot be recorded is refused at once
+        _check_roster(course, db, {identity_of(u).student for u in submissions})
+    backend = backend or course.config.grading.backend
+    out = output_dir or Path("graded") / name
+    err = Console(stderr=True)
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(f"grading {name}", total=len(submissions))
 
-            def done(result):
-                result.write(out / result.submission / "results.json")
-                progress.advance(task)
+        def done(result):
+            result.write(out / result.submission / "results.json")
+            progress.advance(task)
 
-            results = grade_uploads(assignment, list(submissions), backend=backend,
-                                    hidden=not public_only, on_result=done,
-                                    jobs=course.config.grading.jobs if jobs is None else jobs)
-    except (ConfigError, HarnessError) as e:
-        raise UserError(str(e)) from None
+        results = grade_uploads(assignment, list(submissions), backend=backend,
+                                hidden=not public_only, on_result=done,
+                                jobs=course.config.grading.jobs if jobs is None else jobs,
+                                identity_of=identity_of)
+    recorded = _record_batch(course, results, db) if record else []
     if fmt == "json":
         click.echo(json.dumps([r.to_json() for r in results], indent=2))
-    else:
-        console = Console()
-        warn_degraded(console, results)
-        if details:
-            for r in results:
-                console.print(test_table(r))
-        console.print(score_table(results, title=f"{name}: {len(results)} submission(s)"))
-        console.print(f"results written to {out}/<submission>/results.json")
+        return
+    console = Console()
+    warn_degraded(console, results)
+    if details:
+        for r in results:
+            console.print(test_table(r))
+    console.print(score_table(results, title=f"{name}: {len(results)} submission(s)"))
+    console.print(f"results written to {out}/<submission>/results.json")
+    for line in recorded:
+        console.print(line, markup=False, highlight=False)
+
+
+def _upload_identities(uploads: list[Path], manifest: Path | None, zone):
+    """``upload -> SubmissionIdentity``: the manifest's row for the upload (matched by its file
+    name or its submission id), else the upload's name as the student id and its modification
+    time as the receipt time."""
+    import datetime as dt
+
+    from autograder.results import SubmissionIdentity
+    from autograder.submissions import submission_id
+
+    rows: dict[str, tuple[str, dt.datetime]] = {}
+    if manifest is not None:
+        from gradebook.intake import read_manifest
+        rows = read_manifest(manifest, zone)
+        known = {u.name for u in uploads} | {submission_id(u) for u in uploads}
+        unknown = sorted(set(rows) - known)
+        if unknown:
+            raise UserError(f"{manifest}: the manifest names uploads that are not being graded: "
+                            f"{', '.join(unknown[:5])}; its submission column holds upload file "
+                            f"names (alice.zip) or their ids (alice)")
+
+    def identity_of(upload: Path) -> SubmissionIdentity:
+        row = rows.get(upload.name) or rows.get(submission_id(upload))
+        if row is not None:
+            student, when = row
+        else:
+            student = submission_id(upload)
+            when = dt.datetime.fromtimestamp(upload.stat().st_mtime, tz=zone)
+        return SubmissionIdentity(student=student, received_at=when.isoformat())
+    return identity_of
+
+
+def _check_roster(course: Course, db: str | None, students: set[str]) -> None:
+    from gradebook.store import Gradebook, database_url
+
+    with Gradebook.open(database_url(course.root, db), course.config) as gb:
+        unknown = sorted(students - {st.student_id for st in gb.students()})
+    if unknown:
+        raise UserError(f"not in the roster: {', '.join(unknown[:10])}; add them with "
+                        f"`autograder gradebook roster import FILE.csv`, or map uploads to "
+                        f"students with --manifest (nothing was graded)")
+
+
+def _record_batch(course: Course, results, db: str | None) -> list[str]:
+    """Record every result in the gradebook in one transaction; lines saying what was kept."""
+    from gradebook.store import Gradebook, database_url
+
+    with Gradebook.open(database_url(course.root, db), course.config) as gb:
+        gb.sync_assignments(course.root)
+        with gb.transaction():
+            recorded = [gb.record_graded(r) for r in results]
+    zone = course.config.zone
+    return [f"recorded {r.student}: attempt {r.attempt}, received "
+            f"{r.received_at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
+            f", {r.score:g} / {r.max_points:g}" for r in recorded]
 
 
 @main.command()
@@ -134,8 +209,9 @@ def check(directory: Path | None) -> None:
 
     from autograder.config import load_assignment
     from autograder.harness.grader import make_sandbox, run_session, spec_for_release
-    from autograder.harness.plugin import HarnessError, PreparedSubmission
+    from autograder.harness.plugin import HarnessError
     from autograder.report import test_table, warn_degraded
+    from autograder.submissions import stage
 
     here = (directory or Path.cwd()).resolve()
     release_dir = next((d for d in (here, *here.parents) if (d / "assignment.toml").is_file()),
@@ -150,16 +226,12 @@ def check(directory: Path | None) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="autograder-check-") as tmp:
-        staged = Path(tmp) / "submission"
-        staged.mkdir()
-        for m in spec.modules:
-            if (release_dir / f"{m}.py").is_file():
-                (staged / f"{m}.py").write_bytes((release_dir / f"{m}.py").read_bytes())
-        for name in load_assignment(release_dir, folder_must_match=False).support_files:
-            support = release_dir / name  # the release's copy, as grading uses the course's
-            if support.is_file():
-                (staged / support.name).write_bytes(support.read_bytes())
-        prepared = PreparedSubmission(id="your work", files=staged)
+        # The folder is staged exactly as `grade` stages a folder upload (helper modules kept);
+        # the support files are the release's copies, as grading uses the course's.
+        support = [release_dir / name for name in
+                   load_assignment(release_dir, folder_must_match=False).support_files]
+        prepared = stage(release_dir, Path(tmp) / "submission", spec.modules,
+                         [p for p in support if p.is_file()], sub_id="your work")
         with make_sandbox("process") as sandbox:
             try:
                 result = run_session(spec, [prepared], sandbox)["your work"]
@@ -202,14 +274,29 @@ def verify(name: str, course_dir: Path | None) -> None:
     if report.mutants:
         table = Table(title=f"{name}: mutants (common mistakes)")
         table.add_column("mutant")
-        table.add_column("score", justify="right")
+        table.add_column("regular", justify="right")
+        has_extra = any(row.extra_max for row in report.mutants)
+        if has_extra:
+            table.add_column("extra", justify="right")
         table.add_column("caught by")
+
+        def shorten(tests: list[str]) -> str:
+            names = [n.split("::")[-1] for n in tests]
+            return escape(", ".join(names[:4]) + (f" and {len(names) - 4} more"
+                                                  if len(names) > 4 else ""))
+
         for row in report.mutants:
-            names = [n.split("::")[-1] for n in row.caught_by]
-            caught = escape(", ".join(names[:4]) + (f" and {len(names) - 4} more"
-                                                    if len(names) > 4 else ""))
-            table.add_row(escape(row.mutant), f"{row.score:g}/{row.max_score:g}",
-                          caught or "[red]nothing[/]")
+            if row.broken:
+                cells = ["[red]BROKEN[/]"] + (["-"] if has_extra else []) + [escape(row.broken)]
+            else:
+                cells = [f"{row.regular:g}/{row.regular_max:g}"]
+                if has_extra:
+                    cells.append(f"+{row.extra:g}/{row.extra_max:g}")
+                if row.trivial and row.credited_by:
+                    cells.append("[red]credited by[/] " + shorten(row.credited_by))
+                else:
+                    cells.append(shorten(row.caught_by) or "[red]nothing[/]")
+            table.add_row(escape(row.mutant), *cells)
         console.print(table)
     for check in report.checks:
         mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"

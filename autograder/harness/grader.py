@@ -7,35 +7,20 @@ expected value. Student code only ever runs in runners started by the sandbox ba
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
+import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
 from autograder.course import Assignment
-from autograder.harness import plugin as plugin_module
-from autograder.harness.plugin import (GradingPlugin, GradingSpec, HarnessError,
-                                       PreparedSubmission)
+from autograder.harness.plugin import HarnessError
+from autograder.harness.session import make_sandbox, run_session
+from autograder.harness.spec import GradingSpec, PreparedSubmission
 from autograder.sandbox.base import Limits, Sandbox
-from autograder.submissions import IntakeError, prepare, submission_id
-from autograder.results import GradingResult, Outcome, ResourceUse, TestResult
-
-
-def make_sandbox(backend: str) -> Sandbox:
-    """The sandbox backend by name."""
-    if backend == "process":
-        from autograder.sandbox.process import ProcessSandbox
-        return ProcessSandbox()
-    if backend == "docker":
-        try:
-            from autograder.sandbox.docker import DockerSandbox
-        except ImportError:
-            raise HarnessError("the docker backend is not available in this installation") \
-                from None
-        return DockerSandbox()
-    raise HarnessError(f"unknown sandbox backend {backend!r}: use 'process' or 'docker'")
+from autograder.submissions import IntakeError, stage, submission_id
+from autograder.results import (GradingResult, Outcome, ResourceUse, SubmissionIdentity,
+                                TestResult)
 
 
 def spec_for(assignment: Assignment, *, hidden: bool = True) -> GradingSpec:
@@ -73,64 +58,16 @@ def spec_for_release(release_dir: Path) -> GradingSpec:
         submission_time_limit_s=cfg.resources.time_limit_s, rootdir=release_dir)
 
 
-def run_session(spec: GradingSpec, submissions: Sequence[PreparedSubmission], sandbox: Sandbox,
-                on_result: Callable[[GradingResult], None] | None = None, slot: int = 0
-                ) -> dict[str, GradingResult]:
-    """Grade prepared submissions with one pytest session; returns results by submission id.
-    ``slot`` tells concurrent sessions apart (their runners get distinct uids)."""
-    if not submissions:
-        return {}
-    plugin = GradingPlugin(spec, list(submissions), sandbox, on_result, slot=slot)
-    with tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
-        ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n")
-        args = [*(str(p) for p in spec.test_files),
-                "-c", str(ini), "--rootdir", str(spec.rootdir),
-                "--confcutdir", str(spec.rootdir), "--import-mode=importlib",
-                # Plugins the grader does not use; logging alone costs ~18 ms a submission.
-                "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:terminal",
-                "-p", "no:logging", "-p", "no:warnings", "-p", "no:unraisableexception",
-                "-p", "no:threadexception", "-p", "no:doctest", "-p", "no:junitxml",
-                "--capture=sys", "-W", "ignore::DeprecationWarning",
-                # Plain asserts: a student reads the test's own message (or the failing line),
-                # not pytest's introspection dumping the values compared.
-                "--assert=plain"]
-        before = set(sys.modules)
-        try:
-            code = pytest.main(args, plugins=[plugin, plugin_module])
-        finally:
-            _forget_modules_imported_since(before, spec)
-    if plugin.collect_errors:
-        raise HarnessError("the tests could not be collected:\n" + "\n".join(plugin.collect_errors))
-    missing = [s.id for s in submissions if s.id not in plugin.results]
-    if missing:
-        raise HarnessError(f"pytest ended (exit code {int(code)}) without grading "
-                           f"{', '.join(missing[:5])}; run the tests with plain pytest to see why")
-    return plugin.results
-
-
-def _forget_modules_imported_since(before: set[str], spec: GradingSpec) -> None:
-    """pytest caches test modules in sys.modules by their path relative to the rootdir; the
-    next session (another course, or edited tests) must import its own files afresh. Only the
-    test files, conftests and the reference are forgotten: a library the tests imported (torch)
-    must stay, since importing an extension module twice crashes the interpreter."""
-    test_dirs = tuple(str(d.resolve()) + "/" for d in {p.parent for p in spec.test_files})
-    root = str(spec.rootdir.resolve()) + "/"
-    for name in set(sys.modules) - before:
-        file = getattr(sys.modules[name], "__file__", None) or ""
-        if (file.startswith(test_dirs) and "site-packages" not in file
-                or (file.startswith(root) and file.endswith("/conftest.py"))
-                or name.startswith("_autograder_reference_")):
-            del sys.modules[name]
-
-
-def intake_failure(assignment: str, sub_id: str, message: str, backend: str) -> GradingResult:
-    """The result of an upload that could not be staged: no points, and the reason."""
+def intake_failure(assignment: str, sub_id: str, message: str, backend: str,
+                   max_score: float = 0.0, hidden: bool = True) -> GradingResult:
+    """The result of an upload that could not be staged: 0 out of ``max_score`` (the points
+    of the test set it would have run), with outcome ``intake`` and the reason."""
     return GradingResult(
         assignment=assignment, submission=sub_id, backend=backend, resources=ResourceUse(),
-        tests=(TestResult(name="submission", score=0.0, max_score=0.0,
-                          outcome=Outcome.ERROR, output=message),),
-        output=f"Your submission could not be graded: {message}")
+        tests=(TestResult(name="submission", score=0.0, max_score=max_score,
+                          outcome=Outcome.INTAKE, output=message),),
+        output=f"Your submission could not be graded: {message}",
+        test_set="full" if hidden else "public")
 
 
 def default_jobs(count: int) -> int:
@@ -144,9 +81,13 @@ def default_jobs(count: int) -> int:
 
 def grade_uploads(assignment: Assignment, uploads: Sequence[Path], *, backend: str = "process",
                   hidden: bool = True, sandbox: Sandbox | None = None, jobs: int = 1,
-                  on_result: Callable[[GradingResult], None] | None = None
+                  on_result: Callable[[GradingResult], None] | None = None,
+                  identity_of: Callable[[Path], SubmissionIdentity] | None = None
                   ) -> list[GradingResult]:
     """Grade uploads (folders, zips, .py files, notebooks) of one assignment, in order.
+
+    ``identity_of(upload)`` says whose each upload is and when it was received; every result
+    (intake failures included) carries it, with a run id of its own.
 
     ``jobs`` > 1 grades in that many worker processes (see :mod:`autograder.harness.worker`);
     ``jobs`` = 0 picks :func:`default_jobs`. A given ``sandbox`` implies one in-process worker.
@@ -157,22 +98,40 @@ def grade_uploads(assignment: Assignment, uploads: Sequence[Path], *, backend: s
     with tempfile.TemporaryDirectory(prefix="autograder-intake-") as tmp:
         os.chmod(tmp, 0o700)
         prepared: list[PreparedSubmission] = []
+        refused: dict[str, str] = {}  # sub_id -> why intake refused it
         seen: set[str] = set()
+        identities: dict[str, SubmissionIdentity] = {}
         for index, upload in enumerate(uploads):
             sub_id = submission_id(Path(upload))
             if sub_id in seen:
                 sub_id = f"{sub_id}-{index + 1}"
             seen.add(sub_id)
             order.append(sub_id)
+            identity = identity_of(Path(upload)) if identity_of else SubmissionIdentity()
+            identities[sub_id] = identity
             try:
-                prepared.append(prepare(Path(upload), Path(tmp) / f"s{index}",
-                                        assignment.config.modules,
-                                        assignment.support_files(), sub_id=sub_id))
-            except IntakeError as e:
-                results[sub_id] = intake_failure(assignment.name, sub_id, str(e),
-                                                 sandbox.name if sandbox else backend)
+                staged = stage(Path(upload), Path(tmp) / f"s{index}", assignment.config.modules,
+                               assignment.support_files(), sub_id=sub_id)
+            except IntakeError as e:  # this upload's own failure: the batch goes on
+                refused[sub_id] = str(e)
+            else:
+                staged.identity = identity
+                prepared.append(staged)
+        # An unreadable upload scores 0 out of the assignment's points (never 0/0): the declared
+        # total when the full test set runs, else what the graded ones of the batch were out of.
+        declared = assignment.config.points if hidden else None
+
+        def refuse(max_score: float) -> None:
+            for sub_id, message in refused.items():
+                results[sub_id] = replace(
+                    intake_failure(assignment.name, sub_id, message,
+                                   sandbox.name if sandbox else backend, max_score, hidden),
+                    identity=identities[sub_id], run_id=uuid.uuid4().hex)
                 if on_result:
                     on_result(results[sub_id])
+
+        if declared is not None:
+            refuse(declared)
         jobs = default_jobs(len(prepared)) if jobs == 0 else max(1, jobs)
         if sandbox is not None or jobs == 1 or len(prepared) < 2:
             own = sandbox is None
@@ -185,4 +144,6 @@ def grade_uploads(assignment: Assignment, uploads: Sequence[Path], *, backend: s
         else:
             from autograder.harness.worker import run_workers
             results.update(run_workers(spec, prepared, backend, jobs, on_result))
+    if declared is None:
+        refuse(max((results[p.id].max_score for p in prepared), default=0.0))
     return [results[s] for s in order]

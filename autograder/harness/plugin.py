@@ -16,8 +16,8 @@ import importlib.util
 import re
 import sys
 import time
-import traceback
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
@@ -26,8 +26,9 @@ import numpy as np
 import pytest
 
 from autograder.errors import GraderError
-from autograder.harness.remote import (ImportFailed, SandboxFailure, StudentError,
-                                       StudentSession, StudentSideFailure)
+from autograder.harness.remote import StudentSession, StudentSideFailure
+from autograder.harness.spec import GradingSpec, PreparedSubmission
+from autograder.harness.verdict import verdict
 from autograder.sandbox.base import Limits, Sandbox
 from autograder.results import VISIBILITIES, GradingResult, Outcome, ResourceUse, TestResult
 
@@ -45,32 +46,6 @@ class BudgetExhausted(StudentSideFailure):
 
 
 @dataclass
-class PreparedSubmission:
-    """A submission ready to grade: a directory holding only the student's files (and the
-    assignment's public support files)."""
-
-    id: str
-    files: Path
-    content_hash: str = ""
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class GradingSpec:
-    """Everything one grading session needs."""
-
-    assignment: str
-    modules: tuple[str, ...]
-    test_files: list[Path]                 # public first, then hidden
-    hidden_files: frozenset[Path]          # which of them are hidden tests
-    reference_files: dict[str, Path]       # module -> trusted reference source; {} in `check`
-    limits: Limits
-    test_time_limit_s: float
-    submission_time_limit_s: float
-    rootdir: Path
-
-
-@dataclass
 class _TestRecord:
     item: pytest.Item
     started: float = 0.0
@@ -79,6 +54,9 @@ class _TestRecord:
     skipped: str | None = None
     output_mark: tuple[int, int] = (0, 0)
     output: str = ""
+    replies_before: int = 0       # student replies before the test began (see verdict.py)
+    student_values_seen: bool = False
+    output_cut: bool = False      # the output cap was reached during this test
 
 
 class SubmissionHandle:
@@ -237,6 +215,7 @@ class GradingPlugin:
         if session is not None:
             session.deadline = min(time.monotonic() + self._time_limit(item), budget_end)
             record.output_mark = session.output_position
+            record.replies_before = session.replies
         if time.monotonic() >= budget_end:
             raise BudgetExhausted(f"the submission used up its time budget of "
                                   f"{self.spec.submission_time_limit_s:g} s before this test")
@@ -266,7 +245,10 @@ class GradingPlugin:
             if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
                 session = self._sessions.get(self._submission_of(item))
                 if session is not None:
+                    cut_before = _output_cut(session)
                     record.output = session.output_since(record.output_mark)
+                    record.student_values_seen = session.replies > record.replies_before
+                    record.output_cut = _output_cut(session) and not cut_before
             if call.when == "teardown":
                 record.finished = time.monotonic()
                 self._finish_test(item)
@@ -299,13 +281,22 @@ class GradingPlugin:
         v = item.get_closest_marker("visibility")
         visibility = _visibility(v.args[0]) if v is not None else (
             "hidden" if suite == "hidden" else "visible")
-        outcome, message = _classify(record.excinfo, self._time_limit(item))
-        output = message
+        excinfo = record.excinfo
+        found = verdict(excinfo.value if excinfo is not None else None,
+                        time_limit=self._time_limit(item),
+                        student_values_seen=record.student_values_seen,
+                        failing_statement=_failing_statement(excinfo) if excinfo else "")
+        outcome, output = found.outcome, found.message
         student_output = record.output.strip("\n")
         if student_output:
             if len(student_output) > MAX_TEST_OUTPUT:
                 student_output = student_output[:MAX_TEST_OUTPUT] + "\n[output truncated]"
             output += ("\n\n" if output else "") + "Your code printed:\n" + student_output
+        if record.output_cut:
+            # Noted on the test that caused it, with that test's visibility: a note at the
+            # always-visible top level would leak a bit of a hidden test's input.
+            output += ("\n\n" if output else "") + ("The output of your code was longer than "
+                                                     "the limit and was cut here.")
         return TestResult(
             name=f"{item.path.name}::{_strip_param(item.name)}",
             score=points if outcome == Outcome.PASSED else 0.0,
@@ -329,14 +320,14 @@ class GradingPlugin:
                 max_rss_mb=round(max((e.maxrss_kb for e in session.exits), default=0) / 1024, 1),
                 wall_s=round(time.monotonic() - self._started[sub], 3),
                 runner_starts=session.runner_starts)
-            if session.output_truncated:
-                notes.append("The output of your code was longer than the limit and was cut.")
         result = GradingResult(
             assignment=self.spec.assignment, submission=sub, tests=tests,
             backend=self.sandbox.name, content_hash=prepared.content_hash,
             execution_time_s=resources.wall_s, resources=resources, degraded=degraded,
             output="\n".join(notes),
-            graded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            graded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            identity=prepared.identity, run_id=prepared.run_id or uuid.uuid4().hex,
+            test_set=self.spec.test_set)
         self.results[sub] = result
         self._sessions.pop(sub, None)
         if self.on_result is not None:
@@ -344,6 +335,11 @@ class GradingPlugin:
 
 
 _PLUGIN_KEY = pytest.StashKey["GradingPlugin"]()
+
+
+def _output_cut(session: StudentSession) -> bool:
+    runner = session.runner
+    return session.output_truncated or (runner is not None and runner.output.truncated)
 
 
 def _plugin(request: pytest.FixtureRequest) -> GradingPlugin:
@@ -404,50 +400,3 @@ def _failing_statement(excinfo: Any) -> str:
         return str(excinfo.traceback[-1].statement).strip()
     except Exception:  # noqa: BLE001 - the source may not be available
         return "an assertion in the test"
-
-
-def _classify(excinfo: Any, time_limit: float) -> tuple[str, str]:
-    """(outcome, message for the student) of a finished test."""
-    if excinfo is None:
-        return Outcome.PASSED, ""
-    exc = excinfo.value
-    if isinstance(exc, StudentError):
-        if exc.outcome == Outcome.NOT_IMPLEMENTED:
-            return Outcome.NOT_IMPLEMENTED, f"{exc.where} is not implemented yet (it raises " \
-                                            f"NotImplementedError)."
-        if isinstance(exc, ImportFailed):
-            msg = f"Your module could not be imported ({exc.where}): {exc.type_name}: " \
-                  f"{exc.student_message}"
-        else:
-            msg = f"{exc.where} raised {exc.type_name}: {exc.student_message}"
-        if exc.traceback_text.strip():
-            msg += "\n" + exc.traceback_text.rstrip()
-        if exc.outcome == Outcome.MEMORY:
-            msg += "\n(The memory limit for your code was reached.)"
-        return exc.outcome, msg
-    if isinstance(exc, StudentSideFailure):
-        msg = str(exc)
-        if exc.outcome == Outcome.TIMEOUT:
-            msg = f"Time limit exceeded: your code did not finish within {time_limit:g} s " \
-                  f"(an infinite loop, or a much slower algorithm than needed?)."
-        return exc.outcome, msg
-    if isinstance(exc, (HarnessError, SandboxFailure)):
-        return Outcome.GRADER_ERROR, f"The test could not run (a problem on our side, " \
-                                     f"not yours): {exc}"
-    if isinstance(exc, pytest.fail.Exception):  # pytest.raises / pytest.fail in the test
-        text = str(exc).strip()
-        m = re.match(r"DID NOT RAISE (?:<class '(?:builtins\.)?([\w.]+)'>|\(?([\w., <>']+)\)?)", text)
-        if m:
-            expected = m.group(1) or m.group(2)
-            return Outcome.FAILED, f"Expected your code to raise {expected}, but it returned " \
-                                   f"normally."
-        return Outcome.FAILED, text or "a check failed"
-    if isinstance(exc, AssertionError):
-        text = str(exc).strip()
-        if not text:  # a bare `assert`: show the check itself (its source), not values
-            text = f"This check failed: {_failing_statement(excinfo)}"
-        return Outcome.FAILED, text
-    # An exception in the test while it looked at what the student's code returned
-    # (unpacking None, indexing a wrong shape): report where, in the student's terms.
-    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    return Outcome.FAILED, f"Your function's result could not be checked: {detail}"

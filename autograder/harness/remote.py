@@ -17,6 +17,7 @@ from typing import Any
 
 from autograder import protocol
 from autograder.errors import PlatformError
+from autograder.text import neutralise, neutralise_name
 from autograder.sandbox.base import CallTimeout, ExitInfo, Limits, RunnerProcess, Sandbox
 
 
@@ -31,18 +32,22 @@ class StudentError(StudentSideFailure):
     """The student's code raised an exception. For built-in exception types the raised object is
     also an instance of that type, so ``pytest.raises(ValueError)`` works in a test."""
 
-    def __init__(self, type_name: str, message: str, traceback_text: str, where: str):
+    def __init__(self, type_name: str, message: str, traceback_text: str, where: str,
+                 builtin: bool = False):
         self.type_name = type_name
         self.student_message = message
         self.traceback_text = traceback_text
         self.where = where
+        # The runner checked the raised type against the real built-in by identity: a student
+        # class that is merely *named* MemoryError is not one.
+        self.builtin = builtin
         super().__init__(f"{where} raised {type_name}: {message}")
 
     @property
     def outcome(self) -> str:  # type: ignore[override]
-        if self.type_name == "NotImplementedError":
+        if self.builtin and self.type_name == "NotImplementedError":
             return "not_implemented"
-        if self.type_name == "MemoryError":
+        if self.builtin and self.type_name == "MemoryError":
             return "memory"
         return "error"
 
@@ -85,7 +90,7 @@ STARTUP_S = 30.0
 
 def _student_error_class(type_name: str, builtin: bool, base: type[StudentError]) -> type:
     """``StudentError`` (or ``ImportFailed``) mixed with the built-in exception of that name."""
-    key = f"{base.__name__}:{type_name}"
+    key = f"{base.__name__}:{type_name}:{builtin}"
     if key in _error_classes:
         return _error_classes[key]
     cls: type = base
@@ -104,15 +109,17 @@ def _raise_student_error(err: Any, where: str, base: type[StudentError] = Studen
         raise ProtocolViolation("the student process sent a malformed error")
     if err.get("protocol") is True:  # the runner could not send the result back
         raise ProtocolViolation(f"what {where} returned could not be sent back: "
-                                f"{str(err.get('message', ''))[:500]}")
-    type_name = str(err.get("type", "Exception"))[:100]
-    cls = _student_error_class(type_name, bool(err.get("builtin")), base)
-    args = (type_name, str(err.get("message", ""))[:8000], str(err.get("traceback", ""))[:8000],
-            where)
+                                f"{neutralise(str(err.get('message', ''))[:500])}")
+    # Every string here is the student's: neutralised where it enters the trusted side.
+    type_name = neutralise_name(str(err.get("type", "Exception"))[:100])
+    builtin = err.get("builtin") is True
+    cls = _student_error_class(type_name, builtin, base)
+    args = (type_name, neutralise(str(err.get("message", ""))[:8000]),
+            neutralise(str(err.get("traceback", ""))[:8000]), where)
     try:
-        exc = cls(*args)
+        exc = cls(*args, builtin=builtin)
     except TypeError:  # a built-in whose constructor wants other arguments (UnicodeDecodeError)
-        exc = base(*args)
+        exc = base(*args, builtin=builtin)
     raise exc
 
 
@@ -228,6 +235,9 @@ class StudentSession:
         self.degraded: list[str] = []
         self.exits: list[ExitInfo] = []
         self.runner_starts = 0
+        # Replies from the student's code so far: a test whose own code fails before any
+        # student value reached it has a bug of its own (a grader error), see harness/verdict.py.
+        self.replies = 0
         self.output_log: list[str] = []  # output of finished runners, one per generation
         self.output_truncated = False
         self._imported: set[str] = set()
@@ -267,7 +277,8 @@ class StudentSession:
         # student's: the test's deadline moves by what it took.
         self.deadline += time.monotonic() - began
         degraded = hello.get("degraded") or []
-        self.degraded = [str(d) for d in degraded][:20] if type(degraded) is list else []
+        self.degraded = [neutralise(str(d)) for d in degraded][:20] \
+            if type(degraded) is list else []
         return runner
 
     def stop(self, wait_for_exit: float = 0.0) -> ExitInfo | None:
@@ -279,7 +290,7 @@ class StudentSession:
         if wait_for_exit:
             runner.exit_info(timeout=wait_for_exit)
         runner.close()
-        text = runner.output.text()
+        text = neutralise(runner.output.text())
         if runner.output.truncated:
             self.output_truncated = True
             text += (f"\n[output truncated: {runner.output.total} bytes printed, "
@@ -293,8 +304,10 @@ class StudentSession:
     @property
     def output_position(self) -> tuple[int, int]:
         """(runner generation, bytes of output so far): a bookmark for per-test output."""
-        return (self.generation, len(self.runner.output.data) if self.runner else
-                len(self.output_log[-1]) if self.output_log else 0)
+        if self.runner is not None:
+            self.runner.drain_output()
+            return (self.generation, len(neutralise(self.runner.output.text())))
+        return (self.generation, len(self.output_log[-1]) if self.output_log else 0)
 
     def output_since(self, mark: tuple[int, int]) -> str:
         """Everything printed since ``mark``, across runner restarts."""
@@ -303,7 +316,7 @@ class StudentSession:
             self.runner.drain_output()
         texts = dict(enumerate(self.output_log, start=1))  # finished runners, by generation
         if self.runner is not None:
-            texts[self.generation] = self.runner.output.text()
+            texts[self.generation] = neutralise(self.runner.output.text())
         return "".join(text[pos:] if g == gen else text
                        for g, text in sorted(texts.items()) if g >= gen)
 
@@ -321,11 +334,15 @@ class StudentSession:
     def _receive(self, runner: RunnerProcess, expect_id: int | None,
                  deadline: float | None = None) -> Any:
         generation = self.generation
+        deadline = self.deadline if deadline is None else deadline
         try:
-            raw = runner.channel.recv_bytes(
-                wait=runner.waiter(self.deadline if deadline is None else deadline))
+            raw = runner.channel.recv_bytes(wait=runner.waiter(deadline))
+            # Decoding a hostile reply is bounded too: in memory (a small multiple of the frame)
+            # and in time (the call's own deadline, which the submission's budget contains).
             message = protocol.decode(
-                raw, make_handle=lambda hid, name: RemoteHandle(self, generation, hid, name))
+                raw, make_handle=lambda hid, name: RemoteHandle(self, generation, hid,
+                                                                neutralise_name(name)),
+                budget=protocol.DecodeBudget(len(raw), deadline=deadline))
         except CallTimeout:
             self.stop()
             raise CallTimedOut("the student's code did not finish within the time limit") \
@@ -333,11 +350,10 @@ class StudentSession:
         except protocol.ChannelClosed:
             info = self.stop(wait_for_exit=2.0)
             how = info.describe() if info else "ended"
-            # The runner's own death by signal shows as exit code 128 + signal; a kill by the
-            # grader would have come through stop(), not here.
-            signal_number = info.code - 128 if info and info.code > 128 else 0
-            outcome_hint = {9: " (killed from outside: usually the memory or CPU limit)",
-                            24: " (its CPU time limit)"}.get(signal_number, "")
+            # Only a signal the sandbox saw (not an exit status of 137 the code chose) says
+            # anything of the limits; a kill by the grader would have come through stop().
+            outcome_hint = {9: " (usually the memory or CPU limit)",
+                            24: " (its CPU time limit)"}.get(info.signal if info else 0, "")
             if getattr(info, "oom_killed", False):
                 raise RunnerOutOfMemory(f"the student process was killed for using more than "
                                         f"its memory limit ({how})") from None
@@ -365,7 +381,9 @@ class StudentSession:
             raise RunnerDied(f"the student process {info.describe() if info else 'ended'} "
                              f"before {where} was called") from None
         # Output is drained while waiting and at the end of each test, not after every call.
-        return self._receive(runner, expect_id=rid)
+        reply = self._receive(runner, expect_id=rid)
+        self.replies += 1
+        return reply
 
     def _ensure_imported(self, module: str) -> None:
         if module in self._import_failures:
