@@ -53,6 +53,8 @@ def test_secret_large_logits(student, reference):
 '''
 
 MUTANT = '''\
+"""softmax without subtracting the row maximum: exp overflows on large logits."""
+
 import numpy as np
 
 
