@@ -89,25 +89,26 @@ def _show(name: str | bytes | PurePosixPath) -> str:
 class _Budget:
     """Counts files and bytes really written, and refuses past the limits."""
 
-    def __init__(self, limits: IntakeLimits) -> None:
+    def __init__(self, limits: IntakeLimits, where: str) -> None:
         self.limits = limits
+        self.where = where  # the upload, as messages name it
         self.files = 0
         self.bytes = 0
 
     def take_file(self, name: str) -> None:
         self.files += 1
         if self.files > self.limits.max_files:
-            raise IntakeError(f"the submission has more than {self.limits.max_files} files; "
+            raise IntakeError(f"{self.where} has more than {self.limits.max_files} files; "
                               f"submit only your code")
 
     def take_bytes(self, name: str, size: int, file_size: int) -> None:
         self.bytes += size
         if file_size > self.limits.max_file_bytes:
-            raise IntakeError(f"{_show(name)} is larger than "
+            raise IntakeError(f"{_show(name)} in {self.where} is larger than "
                               f"{self.limits.max_file_bytes // 2**20} MiB; do not include data "
                               f"sets, checkpoints or notebook outputs")
         if self.bytes > self.limits.max_total_bytes:
-            raise IntakeError(f"the submission is larger than "
+            raise IntakeError(f"{self.where} is larger than "
                               f"{self.limits.max_total_bytes // 2**20} MiB in total; submit "
                               f"only your code")
 
@@ -168,9 +169,9 @@ def _platform_fault(error: BaseException) -> bool:
 
 
 def _write_stream(fin: IO[bytes], target: Path, name: str, budget: _Budget,
-                  read_problem: str) -> None:
+                  fix: str) -> None:
     """Copy ``fin`` to ``target`` counting what is really read. An error while reading is the
-    upload's (``read_problem`` says what to do); one while writing is the grader's disk."""
+    upload's (``fix`` says what to do); one while writing is the grader's disk."""
     target.parent.mkdir(parents=True, exist_ok=True)
     budget.take_file(name)
     written = 0
@@ -181,8 +182,9 @@ def _write_stream(fin: IO[bytes], target: Path, name: str, budget: _Budget,
             except Exception as e:  # zlib.error, BadZipFile (CRC), EOFError, lzma/bz2 errors...
                 if _platform_fault(e):
                     raise
-                raise IntakeError(f"{_show(name)} cannot be read ({type(e).__name__}: "
-                                  f"{neutralise(str(e))[:120]}): {read_problem}") from None
+                raise IntakeError(f"{_show(name)} in {budget.where} cannot be read "
+                                  f"({type(e).__name__}: {neutralise(str(e))[:120]}): {fix}") \
+                    from None
             if not chunk:
                 break
             written += len(chunk)
@@ -526,17 +528,20 @@ def _stage_upload(upload: Path, dest: Path, modules: Sequence[str], budget: _Bud
         raise IntakeError(f"{shown}: submit a folder, a .zip, a .py file or a .ipynb notebook")
 
 
+def _upload_name(upload: Path | Mapping[str, bytes]) -> str:
+    return "the submission" if isinstance(upload, Mapping) else _show(Path(upload).name)
+
+
 def _stage(upload: Path | Mapping[str, bytes], dest: Path, modules: Sequence[str],
            support_files: Sequence[Path], limits: IntakeLimits) -> tuple[str, list[str]]:
     notes: list[str] = []
-    budget = _Budget(limits)
+    budget = _Budget(limits, _upload_name(upload))
     if isinstance(upload, Mapping):
         _write_mapping(upload, dest, budget)
     else:
         _stage_upload(upload, dest, modules, budget, notes)
     if budget.files == 0:
-        shown = "the submission" if isinstance(upload, Mapping) else _show(upload.name)
-        raise IntakeError(f"{shown} holds no files; submit your "
+        raise IntakeError(f"{budget.where} holds no files; submit your "
                           f"{', '.join(m + '.py' for m in modules)}")
     notebooks = sorted(p for p in dest.rglob("*.ipynb") if p.stem in modules and p.is_file()
                        and not (p.parent / f"{p.stem}.py").exists())
@@ -555,7 +560,7 @@ def _stage(upload: Path | Mapping[str, bytes], dest: Path, modules: Sequence[str
     for support in support_files:
         target = dest / support.name
         if target.is_dir() or target.is_symlink():
-            raise IntakeError(f"your submission holds a folder named {support.name}, the name "
+            raise IntakeError(f"{budget.where} holds a folder named {support.name}, the name "
                               f"of a file the assignment provides; rename or remove that folder "
                               f"and resubmit")
         if target.exists():
@@ -587,8 +592,7 @@ def stage(upload: Path | Mapping[str, bytes], dest: Path, modules: Sequence[str]
         if _platform_fault(e):
             raise PlatformError(f"staging a submission failed on the grading machine: {e}") \
                 from e
-        shown = "the submission" if isinstance(upload, Mapping) else _show(Path(upload).name)
-        raise IntakeError(f"{shown} could not be read as a submission ({type(e).__name__}: "
+        raise IntakeError(f"{_upload_name(upload)} could not be read as a submission ({type(e).__name__}: "
                           f"{neutralise(str(e))[:120]}); check that your files open on your "
                           f"computer, then submit your .py files again, or a zip of them") \
             from None
