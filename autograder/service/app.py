@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from autograder.config import load_course
 from autograder.service import api, queue
 from autograder.service.auth import csrf_cookie_middleware
+from autograder.service.auth import router as auth_routes
 from autograder.service.database import ServiceDB
 from autograder.service.settings import Settings
 from autograder.service.storage import UploadStore
@@ -76,4 +77,6 @@ def create_app(settings: Settings, db: ServiceDB | None = None) -> FastAPI:
         from autograder.service import pages
 
         pages.register(app)
+    # After the pages: their styled login and invitation pages, if any, take precedence.
+    app.include_router(auth_routes)
     return app

@@ -34,12 +34,13 @@ from pathlib import Path
 from autograder.config import load_course
 from autograder.course import Course
 from autograder.errors import PlatformError
-from autograder.harness.grader import spec_for
+from autograder.harness.grader import make_sandbox, spec_for
 from autograder.harness.warm import WarmGrader
 from autograder.service import queue
 from autograder.service.database import ServiceDB
 from autograder.service.settings import Settings
 from autograder.service.storage import UploadStore, stage_uploads
+from autograder.sandbox.base import Sandbox
 from autograder.submissions import IntakeError
 
 #: The platform's own code: the only directory a worker adds to its ``sys.path``.
@@ -61,26 +62,59 @@ class JobRunner:
     name: str
     slot: int = 0
     graders: dict[str, WarmGrader] = field(default_factory=dict)
+    _sandbox: Sandbox | None = None
 
     @property
     def store(self) -> UploadStore:
         return UploadStore(self.settings.uploads_dir)
 
+    def sandbox(self) -> Sandbox:
+        """The worker's one sandbox (its fork server keeps numpy/torch imported), shared by its
+        graders: one job at a time runs in it."""
+        if self._sandbox is None:
+            self._sandbox = make_sandbox(self.settings.backend)
+        return self._sandbox
+
     def grader(self, assignment: str) -> WarmGrader:
         if assignment not in self.graders:
             asg = Course(self.settings.course_root).assignment(assignment)
             self.graders[assignment] = WarmGrader(spec_for(asg), self.settings.backend,
-                                                  slot=self.slot)
+                                                  slot=self.slot, sandbox=self.sandbox())
         return self.graders[assignment]
 
-    def drop_grader(self, assignment: str) -> None:
-        """Forget a grader after a platform fault: the next job starts a fresh one."""
-        grader = self.graders.pop(assignment, None)
-        if grader is not None:
+    def warm_up(self) -> None:
+        """Start the sandbox and the graders of every assignment before the first job, so no
+        student waits for a cold start."""
+        course = Course(self.settings.course_root)
+        for name in course.assignment_names():
+            work = self.settings.work_dir / self.name / f"warm-{name}"
             try:
-                grader.close()
+                asg = course.assignment(name)
+                # Grading the reference once starts the fork server (numpy/torch imported) and
+                # imports the tests; its result is thrown away.
+                refs = [(f"{m}.py", p.read_bytes()) for m, p in asg.reference_files().items()
+                        if p.is_file()]
+                grader = self.grader(name)
+                if refs:
+                    shutil.rmtree(work, ignore_errors=True)
+                    grader.grade(stage_uploads(refs, work / "staged", asg.config.modules,
+                                               support_files=asg.support_files()))
+            except Exception as e:  # an assignment that cannot be graded fails its own jobs
+                print(f"worker {self.name}: {name} not warmed: {e}", file=sys.stderr, flush=True)
+                self.reset()
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+
+    def reset(self) -> None:
+        """Forget every grader and the sandbox after a platform fault: the next job starts
+        fresh ones (a broken fork server is never reused)."""
+        self.graders.clear()
+        if self._sandbox is not None:
+            try:
+                self._sandbox.close()
             except Exception:  # a broken sandbox may fail to close; it is dropped anyway
                 pass
+        self._sandbox = None
 
     def run_once(self, lanes: tuple[str, ...] = ("cpu",)) -> bool:
         """Claim and grade one job; False when none was waiting."""
@@ -117,7 +151,7 @@ class JobRunner:
             raise
         except Exception as e:
             beat.stop()
-            self.drop_grader(job.assignment)
+            self.reset()
             kind = "platform fault" if isinstance(e, PlatformError) else "bug"
             detail = f"{kind} in worker {self.name}: {type(e).__name__}: {e}\n" \
                      f"{traceback.format_exc(limit=8)}"
@@ -129,8 +163,7 @@ class JobRunner:
             shutil.rmtree(work, ignore_errors=True)
 
     def close(self) -> None:
-        for name in list(self.graders):
-            self.drop_grader(name)
+        self.reset()
 
 
 class _Heartbeat(threading.Thread):
@@ -187,6 +220,7 @@ def worker_main(argv: list[str]) -> None:
     db = ServiceDB.open(settings.database_url(), load_course(settings.course_root))
     runner = JobRunner(settings, db, args.name, slot=args.slot)
     try:
+        runner.warm_up()
         while True:
             try:
                 if not runner.run_once():
