@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import stat
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -432,7 +433,9 @@ def cell_to_python(source: str, transform: Any = None) -> str:
                              for line in source.splitlines())
         header, source = f"# (notebook-only, the cell runs once) {first}\n", body
     try:
-        transformed = transform(source)
+        with warnings.catch_warnings():  # IPython warns about odd line endings; not our output
+            warnings.simplefilter("ignore")
+            transformed = transform(source if source.endswith("\n") else source + "\n")
     except Exception:  # tokenizer errors on code that is not Python: the import will say so
         return header + source
     if "get_ipython" not in transformed:
