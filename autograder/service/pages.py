@@ -1,0 +1,399 @@
+"""The student's pages: server-rendered Jinja2 with HTMX, over the same views as the JSON API.
+
+* ``/login``, ``/logout``, ``/invite/{token}`` (set a password): forms with CSRF tokens.
+* ``/``: the student's assignments (due time in the course time zone, points, attempts left this
+  hour, slack days left).
+* ``/assignments/{name}``: the upload form (module files, a ``.zip`` or a notebook) and the list
+  of attempts. The form posts to ``/assignments/{name}/submit`` and works without JavaScript.
+* ``/submissions/{id}``: state with queue position and an estimate, then the feedback. HTMX
+  fetches ``/submissions/{id}/status`` every second and swaps it in; the final fragment has no
+  trigger, so polling stops by itself.
+
+Every value comes from :mod:`autograder.service.api` (``describe``, ``assignments``, ``me``,
+``my_submissions``, the upload's intake): the pages show nothing the API would not. Jinja2
+autoescaping is on for every template, so student output (a ``<script>`` printed by a test) is
+shown as text and never runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from autograder.results import Outcome
+from autograder.service import api, auth, queue
+from autograder.service.auth import AuthError, Principal, check_csrf, csrf_token
+from autograder.service.models import PRIORITY_SUBMISSION, GradingJob, JobState, TERMINAL_STATES
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.autoescape = True  # every template, whatever its name: student text is escaped
+router = APIRouter(include_in_schema=False)
+UTC = dt.timezone.utc
+
+STATE_TEXT = {
+    JobState.QUEUED: "queued", JobState.RUNNING: "running", JobState.GRADED: "graded",
+    JobState.NOT_GRADABLE: "not gradable", JobState.SYSTEM_ERROR: "could not be graded",
+    JobState.SUPERSEDED: "replaced by a newer submission",
+}
+OUTCOME_TEXT = {
+    Outcome.PASSED: "passed", Outcome.FAILED: "failed", Outcome.ERROR: "error",
+    Outcome.NOT_IMPLEMENTED: "not implemented", Outcome.TIMEOUT: "timed out",
+    Outcome.MEMORY: "out of memory", Outcome.CRASH: "crashed",
+    Outcome.PROTOCOL: "broke the protocol", Outcome.BUDGET: "over the time budget",
+    Outcome.INTAKE: "could not be read", Outcome.GRADER_ERROR: "grader error (not counted)",
+}
+
+
+def register(app: FastAPI) -> None:
+    """Add the pages and their static files (htmx, the stylesheet) to ``app``."""
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(router)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _ctx(request: Request) -> api.ServiceContext:
+    return request.app.state.service
+
+
+def _static_url(name: str) -> str:
+    return f"/static/{name}"
+
+
+def _render(request: Request, template: str, status_code: int = 200, **values: Any) -> Response:
+    ctx = _ctx(request)
+    values.setdefault("user", None)
+    return templates.TemplateResponse(request, template, {
+        "course_name": ctx.db.gb.config.name, "timezone": ctx.db.gb.config.timezone,
+        "csrf_token": csrf_token(request), "static_url": _static_url, **values},
+        status_code=status_code)
+
+
+def _who(request: Request) -> Principal | None:
+    """The logged-in person (None: not logged in, or the session ended)."""
+    try:
+        return auth.authenticate(_ctx(request).db, request)
+    except HTTPException:
+        return None
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+
+def _course_time(ctx: api.ServiceContext, iso: str | None) -> str:
+    if not iso:
+        return "no due date"
+    moment = dt.datetime.fromisoformat(iso).astimezone(ctx.zone())
+    return moment.strftime("%a %d %b %Y, %H:%M")
+
+
+def _points(score: float | None, max_score: float | None) -> str:
+    if score is None or max_score is None:
+        return ""
+    return f"{score:g} / {max_score:g}"
+
+
+def _attempts_left(ctx: api.ServiceContext, who: Principal, name: str,
+                   limit: int | None) -> str:
+    """What the rate limit leaves this hour (the same count as the queue's own check)."""
+    if limit is None:
+        return "no limit"
+    since = dt.datetime.now(UTC) - dt.timedelta(hours=1)
+    with ctx.db.read() as s:
+        from gradebook import models as gm
+
+        used = s.scalar(sa.select(sa.func.count(GradingJob.id))
+                        .join(gm.Assignment, gm.Assignment.id == GradingJob.assignment_pk)
+                        .where(GradingJob.student_pk == who.student_pk,
+                               gm.Assignment.name == name,
+                               GradingJob.priority == PRIORITY_SUBMISSION,
+                               GradingJob.state != JobState.SYSTEM_ERROR,
+                               GradingJob.enqueued_at > since)) or 0
+    return f"{max(0, limit - used)} of {limit} this hour"
+
+
+def _me(ctx: api.ServiceContext, who: Principal) -> dict[str, Any]:
+    me = api.me(who, ctx)
+    return {"login": who.login, "name": me.get("name", ""),
+            "slack_days_left": me["slack_days_left"],
+            "slack_days_total": me["slack_days_left"] + me["slack_days_used"]}
+
+
+def _assignment_rows(ctx: api.ServiceContext, who: Principal) -> list[dict[str, Any]]:
+    rows = []
+    for a in api.assignments(who, ctx):
+        attempts = api.my_submissions(a["name"], who, ctx)
+        latest = attempts[-1] if attempts else None
+        rows.append({
+            **a, "due_text": _course_time(ctx, a["due"]),
+            "points_text": f"{a['points']:g}" if a.get("points") is not None else "—",
+            "modules": [m.removesuffix(".py") for m in a["modules"]],
+            "attempts_left_text": _attempts_left(ctx, who, a["name"],
+                                                 a["max_submissions_per_hour"]),
+            "latest": None if latest is None else {
+                "state": latest["state"], "state_text": STATE_TEXT.get(latest["state"],
+                                                                       latest["state"]),
+                "score_text": _points(latest["score"], latest["max_score"])}})
+    return rows
+
+
+def _status_view(ctx: api.ServiceContext, view: dict[str, Any]) -> dict[str, Any]:
+    """The submission's API view, with the words the page shows."""
+    state = view["state"]
+    out = dict(view)
+    out["final"] = state in TERMINAL_STATES
+    out["state_text"] = STATE_TEXT.get(state, state)
+    out["received_text"] = _course_time(ctx, view.get("received_at"))
+    out["position"] = view.get("queue_position")
+    wait = view.get("estimated_wait_s")
+    out["eta_text"] = (f"{wait:.0f} s" if wait is not None and wait < 120 else
+                       f"{wait / 60:.0f} min" if wait is not None else "")
+    out["score_text"] = _points(view.get("score"), view.get("max_score"))
+    out["tests"] = [{**t, "outcome_text": OUTCOME_TEXT.get(t.get("outcome", ""),
+                                                           t.get("outcome", "")),
+                     "points_text": _points(t.get("score"), t.get("max_score")),
+                     "message": _message_of(t)}
+                    for t in view.get("tests", [])]
+    hidden = view.get("hidden_tests") or {}
+    out["hidden_note"] = (f"{hidden['count']} test(s) worth {hidden['max_score']:g} points "
+                          f"({hidden['score']:g} earned)" if hidden.get("count") else "")
+    return out
+
+
+def _message_of(test: dict[str, Any]) -> str:
+    """A test's message: the feedback view keeps it as the output's first paragraph."""
+    return str(test.get("message", ""))
+
+
+# --- login, logout, invitations --------------------------------------------------------------
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> Response:
+    return _render(request, "login.html", next=_safe_next(next), login="", error=None,
+                   notice=None)
+
+
+def _safe_next(target: str) -> str:
+    # Only a path on this site: never an open redirect to another host.
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login_submit(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get(auth.CSRF_FIELD, "")))
+    ctx = _ctx(request)
+    login = str(form.get("login", "")).strip()
+    target = _safe_next(str(form.get("next", "/")))
+    try:
+        token = await run_in_threadpool(auth.login, ctx.db, login, str(form.get("password", "")),
+                                        ctx.settings.session_hours)
+    except AuthError as e:
+        return _render(request, "login.html", status_code=401, next=target, login=login,
+                       error=str(e), notice=None)
+    response = RedirectResponse(target, status_code=303)
+    auth.set_session_cookie(response, token, secure=ctx.settings.secure_cookies,
+                            hours=ctx.settings.session_hours)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get(auth.CSRF_FIELD, "")))
+    cookie = request.cookies.get(auth.SESSION_COOKIE)
+    if cookie:
+        await run_in_threadpool(auth.logout, _ctx(request).db, cookie)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/invite/{token}", response_class=HTMLResponse)
+def invite_page(request: Request, token: str) -> Response:
+    login = auth.invitation_login(_ctx(request).db, token)
+    if login is None:
+        return _render(request, "invite.html", status_code=404, valid=False, token="",
+                       login="", min_length=auth.MIN_PASSWORD,
+                       error="This invitation link is unknown, used or expired.")
+    return _render(request, "invite.html", valid=True, token=token, login=login,
+                   min_length=auth.MIN_PASSWORD, error=None)
+
+
+@router.post("/invite/{token}", response_class=HTMLResponse)
+async def invite_submit(request: Request, token: str) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get(auth.CSRF_FIELD, "")))
+    ctx = _ctx(request)
+    password, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
+    login = auth.invitation_login(ctx.db, token)
+    if login is None:
+        return _render(request, "invite.html", status_code=404, valid=False, token="",
+                       login="", min_length=auth.MIN_PASSWORD,
+                       error="This invitation link is unknown, used or expired.")
+    error = None
+    if password != confirm:
+        error = "The two passwords differ; type the same password twice."
+    else:
+        try:
+            user_id = await run_in_threadpool(auth.accept_invitation, ctx.db, token, password)
+        except AuthError as e:
+            error = str(e)
+    if error:
+        return _render(request, "invite.html", status_code=422, valid=True, token=token,
+                       login=login, min_length=auth.MIN_PASSWORD, error=error)
+    session = await run_in_threadpool(auth.open_session, ctx.db, user_id,
+                                      ctx.settings.session_hours)
+    response = RedirectResponse("/", status_code=303)
+    auth.set_session_cookie(response, session, secure=ctx.settings.secure_cookies,
+                            hours=ctx.settings.session_hours)
+    return response
+
+
+# --- the student's pages ---------------------------------------------------------------------
+
+def _student_or_redirect(request: Request) -> Principal | Response:
+    who = _who(request)
+    if who is None:
+        return _to_login(request)
+    if who.student_pk is None:
+        return _render(request, "login.html", status_code=403, next="/", login=who.login,
+                       notice=None, error="These pages are for students; the staff pages "
+                                          "are not here yet.")
+    return who
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    who = _student_or_redirect(request)
+    if isinstance(who, Response):
+        return who
+    ctx = _ctx(request)
+    return _render(request, "assignments.html", user=who, me=_me(ctx, who),
+                   assignments=_assignment_rows(ctx, who))
+
+
+def _assignment_page(request: Request, who: Principal, name: str, *, error: str | None = None,
+                     status_code: int = 200) -> Response:
+    ctx = _ctx(request)
+    ctx.assignment(name)  # 404 with the list of assignments
+    row = next(r for r in _assignment_rows(ctx, who) if r["name"] == name)
+    attempts = []
+    for a in reversed(api.my_submissions(name, who, ctx)):
+        late = None
+        if a["state"] == JobState.GRADED:
+            late = api.describe(ctx, who, a["id"]).get("late_days")
+        attempts.append({**a, "state_text": STATE_TEXT.get(a["state"], a["state"]),
+                         "received_text": _course_time(ctx, a["received_at"]),
+                         "score_text": _points(a["score"], a["max_score"]), "late_days": late})
+    return _render(request, "assignment.html", status_code=status_code, user=who,
+                   me=_me(ctx, who), a=row, attempts=attempts, error=error)
+
+
+@router.get("/assignments/{name}", response_class=HTMLResponse)
+def assignment_page(request: Request, name: str) -> Response:
+    who = _student_or_redirect(request)
+    if isinstance(who, Response):
+        return who
+    return _assignment_page(request, who, name)
+
+
+@router.post("/assignments/{name}/submit", response_class=HTMLResponse)
+async def assignment_submit(request: Request, name: str) -> Response:
+    """The upload form: the same intake, caps and rate limit as the API's POST; on success the
+    browser goes to the new submission's page (Post/Redirect/Get)."""
+    received_at = dt.datetime.now(UTC)  # judged on receipt, as the API does
+    who = _student_or_redirect(request)
+    if isinstance(who, Response):
+        return who
+    ctx = _ctx(request)
+    asg = ctx.assignment(name)
+    try:
+        uploads = await _read_upload_form(request, ctx)
+        enqueued = await run_in_threadpool(api._accept, ctx, who, asg, uploads, received_at)
+    except HTTPException as e:
+        if e.status_code == 403:
+            raise
+        return await run_in_threadpool(_assignment_page, request, who, name,
+                                       error=str(e.detail), status_code=e.status_code)
+    return RedirectResponse(f"/submissions/{enqueued.submission_id}", status_code=303)
+
+
+async def _read_upload_form(request: Request, ctx: api.ServiceContext) -> list[queue.Upload]:
+    """The form's files, read under the service's caps, after its CSRF token is checked."""
+    settings = ctx.settings
+    limit = settings.max_upload_bytes + 1024 * (settings.max_upload_files + 4)
+    too_large = HTTPException(413, detail=f"the upload is larger than "
+                                          f"{settings.max_upload_bytes // 2**20} MiB; submit "
+                                          f"only your code (no data sets or checkpoints)")
+    if "multipart/form-data" not in request.headers.get("content-type", ""):
+        raise HTTPException(400, detail="the upload form must be sent as multipart/form-data")
+    parser = MultiPartParser(request.headers, api._capped(request, limit),
+                             max_files=settings.max_upload_files, max_fields=20)
+    try:
+        form = await parser.parse()
+    except api._TooLarge:
+        raise too_large from None
+    except MultiPartException as e:
+        if "Too many files" in str(e):
+            raise HTTPException(413, detail=f"too many files: at most "
+                                            f"{settings.max_upload_files}; zip your folder "
+                                            f"instead") from None
+        raise HTTPException(400, detail=f"the upload could not be read ({e})") from None
+    try:
+        check_csrf(request, str(form.get(auth.CSRF_FIELD, "")))
+        files = [v for v in form.getlist("files")
+                 if isinstance(v, UploadFile) and (v.filename or v.size)]
+        if not files:
+            raise HTTPException(422, detail="choose at least one file to submit")
+        uploads = [queue.Upload(api._upload_name(f.filename, i), await f.read())
+                   for i, f in enumerate(files)]
+    finally:
+        await form.close()
+    if len({u.name for u in uploads}) != len(uploads):
+        raise HTTPException(422, detail="two files have the same name; choose each file once")
+    if sum(len(u.data) for u in uploads) > settings.max_upload_bytes:
+        raise too_large
+    return uploads
+
+
+def _submission(request: Request, submission_id: int) -> tuple[Principal, dict] | Response:
+    who = _student_or_redirect(request)
+    if isinstance(who, Response):
+        return who
+    ctx = _ctx(request)
+    view = api.describe(ctx, who, submission_id)  # 404 for anyone else's submission
+    return who, _status_view(ctx, view)
+
+
+@router.get("/submissions/{submission_id}", response_class=HTMLResponse)
+def submission_page(request: Request, submission_id: int) -> Response:
+    found = _submission(request, submission_id)
+    if isinstance(found, Response):
+        return found
+    who, view = found
+    return _render(request, "submission.html", user=who, s=view)
+
+
+@router.get("/submissions/{submission_id}/status", response_class=HTMLResponse)
+def submission_status(request: Request, submission_id: int) -> Response:
+    """The fragment HTMX polls. A session that ended answers with a redirect htmx follows."""
+    who = _who(request)
+    if who is None or who.student_pk is None:
+        return Response(status_code=204, headers={"HX-Redirect": "/login"})
+    ctx = _ctx(request)
+    view = _status_view(ctx, api.describe(ctx, who, submission_id))
+    return _render(request, "_status.html", s=view)
