@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/autograder demo
+	$(PY) -m autograder.demo.service
+
+# The service with the demo course, kept running: log in at http://127.0.0.1:8000/ (Ctrl-C stops).
+serve: $(STAMP)
+	$(PY) -m autograder.demo.service --keep
 
 test: $(STAMP)
 	$(PY) -m pytest -q
