@@ -24,6 +24,26 @@ def _out_size(size, kernel, pad, stride):
     return 1 + (size + 2 * pad - kernel) // stride
 
 
+def _own_numerical_gradient(f, x, df):
+    """The numerical gradient of your own forward pass ``f`` at ``x``. A gradient check of a
+    function that does not depend on its input proves nothing (both gradients are zero), so that
+    fails here with its own message."""
+    numeric = numerical_gradient(f, x, df)
+    if not np.any(numeric):
+        raise AssertionError("your forward pass does not change at all when this input changes "
+                             "(its numerical derivative is zero everywhere), so your gradient "
+                             "cannot be checked: implement the forward pass first")
+    return numeric
+
+
+def _first_window(x, w, b, pad):
+    """out[:, :, 0, 0] by the definition: each filter times the top-left window of the padded
+    input, summed, plus the bias."""
+    HH, WW = w.shape[2:]
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    return np.einsum("nchw,fchw->nf", x_pad[:, :, :HH, :WW], w) + b
+
+
 HINT_SHAPE = ("the output has shape (N, F, H_out, W_out) with H_out = 1 + (H + 2P - HH) // S "
               "and W_out = 1 + (W + 2P - WW) // S (rounded down); use HH for the height and WW "
               "for the width, and the stride in both")
@@ -57,6 +77,11 @@ def test_conv_forward_output_shape(student, rng, x_shape, w_shape, stride, pad):
     _assert_shape_with_hint(
         out, (N, F, _out_size(H, HH, pad, stride), _out_size(W, WW, pad, stride)),
         f"out (x {x_shape}, w {w_shape}, stride {stride}, pad {pad})", HINT_SHAPE)
+    # One value too, by the definition: the top-left output of every example and filter.
+    assert_close(np.asarray(out)[:, :, 0, 0], _first_window(x, w, b, pad),
+                 name="out[:, :, 0, 0]",
+                 hint="out[n, f, 0, 0] = sum(w[f] * x_pad[n, :, 0:HH, 0:WW]) + b[f], with x_pad "
+                      "the input padded with P zeros on every side")
 
 
 @pytest.mark.points(1)
@@ -146,6 +171,10 @@ def test_conv_backward_shapes(student, rng):
     assert_shape(dx, x.shape, name="dx")
     assert_shape(dw, w.shape, name="dw")
     assert_shape(db, b.shape, name="db")
+    # One value worked out by hand: b[f] is added to every output of filter f, so db[f] is the
+    # sum of dout[:, f].
+    assert_close(db, dout.sum(axis=(0, 2, 3)), name="db",
+                 hint="db[f] is the sum of dout[:, f, :, :] (over examples and positions)")
 
 
 def _conv_out(student, x, w, b):
@@ -157,7 +186,7 @@ def test_conv_backward_dx_gradient_check(student, rng):
     x, w, b, dout = _grad_problem(rng)
     _, cache = student.conv_forward_naive(x, w, b, GRAD_PARAM)
     dx, _, _ = student.conv_backward_naive(dout, cache)
-    numeric = numerical_gradient(lambda x_: _conv_out(student, x_, w, b), x, dout)
+    numeric = _own_numerical_gradient(lambda x_: _conv_out(student, x_, w, b), x, dout)
     assert_grad_close(dx, numeric, name="dx",
                       hint="dx_pad[n, :, window] += dout[n, f, i, j] * w[f] for every output "
                            "(accumulate with +=: windows overlap and all filters read the same "
@@ -169,7 +198,7 @@ def test_conv_backward_dw_gradient_check(student, rng):
     x, w, b, dout = _grad_problem(rng)
     _, cache = student.conv_forward_naive(x, w, b, GRAD_PARAM)
     _, dw, _ = student.conv_backward_naive(dout, cache)
-    numeric = numerical_gradient(lambda w_: _conv_out(student, x, w_, b), w, dout)
+    numeric = _own_numerical_gradient(lambda w_: _conv_out(student, x, w_, b), w, dout)
     assert_grad_close(dw, numeric, name="dw",
                       hint="dw[f] += dout[n, f, i, j] * x_pad[n, :, window] for every (n, i, j); "
                            "use the padded input and the same windows (stride) as the forward")
@@ -180,7 +209,7 @@ def test_conv_backward_db_gradient_check(student, rng):
     x, w, b, dout = _grad_problem(rng)
     _, cache = student.conv_forward_naive(x, w, b, GRAD_PARAM)
     _, _, db = student.conv_backward_naive(dout, cache)
-    numeric = numerical_gradient(lambda b_: _conv_out(student, x, w, b_), b, dout)
+    numeric = _own_numerical_gradient(lambda b_: _conv_out(student, x, w, b_), b, dout)
     assert_grad_close(db, numeric, name="db",
                       hint="db[f] is the sum of dout[:, f, :, :] (over examples and positions)")
 
@@ -205,6 +234,10 @@ def test_max_pool_forward_output_shape(student, rng, x_shape, ph, pw, stride):
         f"out (x {x_shape}, pool {ph}x{pw}, stride {stride})",
         "pooling keeps N and C; H_out = 1 + (H - PH) // S and W_out = 1 + (W - PW) // S "
         "(no padding, rounded down)")
+    # One value too: the top-left output is the maximum of the top-left window.
+    assert_close(np.asarray(out)[:, :, 0, 0], x[:, :, :ph, :pw].max(axis=(2, 3)),
+                 name="out[:, :, 0, 0]",
+                 hint="out[n, c, 0, 0] is the maximum of x[n, c, 0:PH, 0:PW]")
 
 
 @pytest.mark.points(1)
@@ -227,8 +260,8 @@ def test_max_pool_backward_gradient_check(student, rng):
     dout = rng.normal(size=(1, 2, 3, 3))
     _, cache = student.max_pool_forward_naive(x, param)
     dx = student.max_pool_backward_naive(dout, cache)
-    numeric = numerical_gradient(lambda x_: student.max_pool_forward_naive(x_, param)[0], x,
-                                 dout)
+    numeric = _own_numerical_gradient(
+        lambda x_: student.max_pool_forward_naive(x_, param)[0], x, dout)
     assert_grad_close(dx, numeric, name="dx",
                       hint="each dout[n, c, i, j] goes to the position of its window's maximum; "
                            "add it there with += (overlapping windows can share a maximum) and "
@@ -269,6 +302,10 @@ def test_conv_forward_fast_matches_naive(student, rng):
                       "(if the other forward tests pass, it is the fast one): check the order "
                       "of the window entries in cols against w.reshape(F, -1) and the final "
                       "reshape to (N, F, H_out, W_out)")
+    # Agreeing is not enough when both are wrong the same way (both return zeros, say).
+    assert_close(np.asarray(fast)[:, :, 0, 0], _first_window(x, w, b, 1),
+                 name="out[:, :, 0, 0] of conv_forward_fast",
+                 hint="out[n, f, 0, 0] = sum(w[f] * x_pad[n, :, 0:HH, 0:WW]) + b[f]")
 
 
 @pytest.mark.points(1, extra_credit=True)
@@ -287,3 +324,5 @@ def test_conv_backward_fast_matches_naive(student, rng):
                      hint="your fast and naive backward passes disagree, so one of them is "
                           "wrong (if the gradient checks above pass, it is the fast one): "
                           "dcols must be added back into dx_pad with +=, slice by slice")
+    assert_close(fast[2], dout.sum(axis=(0, 2, 3)), name="db of conv_backward_fast",
+                 hint="db[f] is the sum of dout[:, f, :, :] (over examples and positions)")
