@@ -135,3 +135,53 @@ def test_support_files_override_student_copies(tmp_path):
     (folder / "helpers.py").write_text("TRUSTED = False\n")
     sub = stage(folder, tmp_path / "s", ("softmax",), [support])
     assert (sub.files / "helpers.py").read_text() == "TRUSTED = True\n"
+
+
+def test_notebook_continuation_lines_starting_with_operators_stay_code(tmp_path):
+    """A line that starts with `!=` or `%` inside an expression is Python, not a magic: the
+    old rule commented such lines out and a correct notebook scored 0."""
+    path = _notebook(tmp_path / "nb.ipynb",
+                     ("code", "def differs(a, b):\n    return (a\n            != b)\n"),
+                     ("code", "def wrap(i, n):\n    return (i\n            % n)\n"),
+                     ("code", "%time ready = differs(1, 2)\n!echo should-not-run"))
+    namespace: dict = {}
+    exec(notebook_to_module(path), namespace)
+    assert namespace["differs"](1, 2) is True and namespace["wrap"](7, 3) == 1
+    assert namespace["ready"] is True  # %time's statement still runs, once
+
+
+def test_files_given_by_path_are_staged_like_an_upload(tmp_path):
+    """verify and the service stage files they hold in memory through the same function."""
+    support = tmp_path / "helpers.py"
+    support.write_text("TRUSTED = True\n")
+    sub = stage({"softmax.py": b"x = 1\n", "lib/util.py": b"y = 2\n", "helpers.py": b"no"},
+                tmp_path / "s", ("softmax",), [support], sub_id="ref")
+    assert sub.id == "ref" and (sub.files / "lib" / "util.py").read_bytes() == b"y = 2\n"
+    assert (sub.files / "helpers.py").read_text() == "TRUSTED = True\n"
+    with pytest.raises(IntakeError, match="outside the archive"):
+        stage({"../x.py": b""}, tmp_path / "t", ("softmax",))
+
+
+def test_check_keeps_the_students_helper_modules_as_grade_does(tmp_path):
+    """`check` stages the student's folder exactly as `grade` stages a folder upload: a helper
+    module the student wrote is there for their module to import (check used to drop it)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import as_root
+
+    if not as_root():
+        pytest.skip("the full process sandbox needs root")
+    mine = tmp_path / "my-toy"
+    (mine / "tests").mkdir(parents=True)
+    (mine / "assignment.toml").write_text('name = "toy"\nmodules = ["toy"]\n[resources]\n'
+                                          'test_time_limit_s = 5\ntime_limit_s = 60\n')
+    (mine / "tests" / "test_toy.py").write_text(
+        "def test_double(student):\n    assert student.double(21) == 42\n")
+    (mine / "toy.py").write_text("from mylib import twice\n\ndef double(x):\n"
+                                 "    return twice(x)\n")
+    (mine / "mylib.py").write_text("def twice(x):\n    return 2 * x\n")
+    done = subprocess.run([sys.executable, "-m", "autograder.cli", "check"], cwd=mine,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 of 1 public tests pass" in done.stdout
