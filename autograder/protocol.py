@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -77,6 +78,23 @@ class Handle:
     type_name: str = ""
 
 
+#: What a student is told when an array cannot cross (datetime64, structured, object, strings).
+ACCEPTED_ARRAYS = "only bool, int, uint, float and complex arrays cross"
+
+
+def unsendable_type_name(value: Any) -> str:
+    """The type name a :class:`Handle` carries for a value that cannot cross, for messages:
+    for an array of a refused dtype, which dtype and which ones are accepted."""
+    name = type(value).__name__
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, (np.ndarray, np.generic)) and isinstance(dtype, np.dtype):
+        what = "a structured dtype" if dtype.fields is not None else f"dtype {dtype}"
+        return f"{name} of {what[:40]}: {ACCEPTED_ARRAYS}"
+    if _is_tensor(value):
+        return f"{name} of dtype {str(dtype)[:30]}: convert it to float32 or float64"
+    return name
+
+
 def encode(value: Any, *, on_unsupported: Callable[[Any], Any] | None = None) -> bytes:
     """Pack ``value``. ``on_unsupported`` maps a value the protocol cannot carry to one it can
     (the runner turns it into a :class:`Handle`); without it such a value is a ProtocolError."""
@@ -108,7 +126,8 @@ def encode(value: Any, *, on_unsupported: Callable[[Any], Any] | None = None) ->
         if _is_tensor(v):
             return _tensor_ext(v, fallback)
         # Subclasses of plain types cross as their plain value: their methods stay behind.
-        for base in (bool, int, float, str, bytes):
+        plain_types: tuple[Any, ...] = (bool, int, float, str, bytes)
+        for base in plain_types:
             if isinstance(v, base):
                 return convert(base(v), depth)
         return fallback(v, f"a {t.__name__}")
@@ -122,10 +141,65 @@ def encode(value: Any, *, on_unsupported: Callable[[Any], Any] | None = None) ->
     return _pack(convert(value, 0))
 
 
+class DecodeBudget:
+    """What decoding one frame may cost the receiver, in memory and time.
+
+    msgpack builds Python objects far larger than their bytes on the wire: an empty list is one
+    byte there and 56 bytes here, plus 8 for its slot in the enclosing list; a two-character
+    string is 3 bytes there and up to 80 here. A hostile runner can fill a frame with them. So
+    every container (list, dict, tuple) is charged, as it is built, its own size and the sizes
+    of its elements (a shared object such as a small int is charged as if it were not), and
+    decoding stops once the charges pass ``memory_factor`` times the frame plus
+    :data:`MEMORY_FLOOR` (room for any small message). Before a list or dict is built, its
+    length is bounded by the frame's size and by ``max_items``. Decoding also stops at
+    ``deadline`` (a ``time.monotonic()`` value: the grader passes the call's deadline)."""
+
+    MEMORY_FLOOR = 16 << 20
+
+    def __init__(self, frame_bytes: int, memory_factor: float = 8.0,
+                 deadline: float | None = None, max_items: int = 1 << 20):
+        self.frame_bytes = frame_bytes
+        self.limit = memory_factor * frame_bytes + self.MEMORY_FLOOR
+        self.max_items = max_items
+        self.deadline = deadline
+        self.spent = 0
+        self.containers = 0
+
+    def charge(self, value: list | tuple | dict) -> None:
+        """Count one container just built; raise :class:`ProtocolError` past the budget."""
+        cost = sys.getsizeof(value) + sum(map(sys.getsizeof, value))
+        if type(value) is dict:
+            cost += sum(map(sys.getsizeof, value.values()))
+        self.spent += cost
+        self.containers += 1
+        if self.spent > self.limit:
+            raise ProtocolError(
+                f"the message holds too many small values for its size (more than "
+                f"{self.limit / 2**20:.0f} MiB of objects from {self.frame_bytes} bytes): send "
+                f"large collections of numbers as a numpy array")
+        if self.deadline is not None and self.containers % 256 == 0 \
+                and time.monotonic() > self.deadline:
+            raise ProtocolError("the message took longer to decode than the time left for the "
+                                "call")
+
+    def list_hook(self, value: list) -> list:
+        self.charge(value)
+        return value
+
+    def object_hook(self, value: dict) -> dict:
+        self.charge(value)
+        return value
+
+
 def decode(data: bytes, *, resolve_handle: Callable[[int], Any] | None = None,
-           make_handle: Callable[[int, str], Any] | None = None) -> Any:
+           make_handle: Callable[[int, str], Any] | None = None,
+           budget: DecodeBudget | None = None) -> Any:
     """Unpack and validate one message body. Handles become ``resolve_handle(id)`` (runner side:
-    the object itself) or ``make_handle(id, type_name)`` (grader side: a proxy), else :class:`Handle`."""
+    the object itself) or ``make_handle(id, type_name)`` (grader side: a proxy), else :class:`Handle`.
+
+    ``budget`` bounds what decoding may cost (see :class:`DecodeBudget`); the grader decodes
+    every reply under one. Without it (the runner, decoding the grader's requests) only
+    msgpack's own length limits, derived from the frame's size, apply."""
     depth = [0]
 
     def ext_hook(code: int, payload: bytes) -> Any:
@@ -134,20 +208,23 @@ def decode(data: bytes, *, resolve_handle: Callable[[int], Any] | None = None,
             if depth[0] > MAX_DEPTH:
                 raise ProtocolError("value nested too deeply")
             if code == _EXT_TUPLE:
-                items = _unpack(payload, ext_hook)
+                items = _unpack(payload, ext_hook, budget)
                 if type(items) is not list:
                     raise ProtocolError("malformed tuple")
-                return tuple(items)
+                items = tuple(items)
+                if budget is not None:
+                    budget.charge(items)
+                return items
             if code == _EXT_ARRAY:
-                return _decode_array(_unpack(payload, ext_hook))
+                return _decode_array(_unpack(payload, ext_hook, budget))
             if code == _EXT_COMPLEX:
-                parts = _unpack(payload, ext_hook)
+                parts = _unpack(payload, ext_hook, budget)
                 if (type(parts) is not list or len(parts) != 2
                         or not all(type(p) is float for p in parts)):
                     raise ProtocolError("malformed complex number")
                 return complex(parts[0], parts[1])
             if code == _EXT_HANDLE:
-                fields = _unpack(payload, ext_hook)
+                fields = _unpack(payload, ext_hook, budget)
                 if (type(fields) is not list or len(fields) != 2 or type(fields[0]) is not int
                         or fields[0] < 0 or type(fields[1]) is not str):
                     raise ProtocolError("malformed handle")
@@ -167,7 +244,7 @@ def decode(data: bytes, *, resolve_handle: Callable[[int], Any] | None = None,
             depth[0] -= 1
 
     try:
-        return _unpack(data, ext_hook)
+        return _unpack(data, ext_hook, budget)
     except ProtocolError:
         raise
     except (ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError,
@@ -179,9 +256,20 @@ def _pack(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True, strict_types=True)
 
 
-def _unpack(data: bytes, ext_hook: Callable[[int, bytes], Any]) -> Any:
+def _unpack(data: bytes, ext_hook: Callable[[int, bytes], Any],
+            budget: DecodeBudget | None = None) -> Any:
+    # msgpack allocates a list or dict of the length its header claims before reading the
+    # elements: no header may claim more elements than the frame has bytes.
+    size = len(data)
+    if budget is None:
+        return msgpack.unpackb(data, raw=False, ext_hook=ext_hook, strict_map_key=False,
+                               use_list=True, max_str_len=size, max_bin_len=size,
+                               max_array_len=size, max_map_len=size, max_ext_len=size)
+    items = min(size, budget.max_items)
     return msgpack.unpackb(data, raw=False, ext_hook=ext_hook, strict_map_key=False,
-                           use_list=True)
+                           use_list=True, max_str_len=size, max_bin_len=size,
+                           max_array_len=items, max_map_len=items, max_ext_len=size,
+                           list_hook=budget.list_hook, object_hook=budget.object_hook)
 
 
 def _is_tensor(v: Any) -> bool:

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 import pytest
@@ -252,6 +252,8 @@ class GradingPlugin:
             if call.when == "teardown":
                 record.finished = time.monotonic()
                 self._finish_test(item)
+        outcome: Literal["passed", "failed", "skipped"]
+        longrepr: Any
         if call.excinfo is None:
             outcome, longrepr = "passed", None
         elif call.excinfo.errisinstance(pytest.skip.Exception):
@@ -260,7 +262,8 @@ class GradingPlugin:
         else:
             outcome = "failed"
             longrepr = f"{call.excinfo.typename}: {str(call.excinfo.value)[:2000]}"
-        return pytest.TestReport(item.nodeid, item.location, {}, outcome, longrepr, call.when,
+        when = call.when if call.when != "collect" else "setup"
+        return pytest.TestReport(item.nodeid, item.location, {}, outcome, longrepr, when,
                                  duration=call.duration, start=call.start, stop=call.stop)
 
     def _finish_test(self, item: pytest.Item) -> None:
@@ -301,7 +304,7 @@ class GradingPlugin:
             name=f"{item.path.name}::{_strip_param(item.name)}",
             score=points if outcome == Outcome.PASSED else 0.0,
             max_score=0.0 if extra_credit else points, outcome=outcome, output=output,
-            visibility=visibility,
+            visibility=visibility or "visible",
             duration_s=(record.finished or time.monotonic()) - record.started, suite=suite,
             extra_credit=extra_credit)
 

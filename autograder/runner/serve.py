@@ -20,11 +20,12 @@ from typing import Any
 from autograder import protocol
 
 # Exceptions whose type the grader may re-raise as the built-in (so ``pytest.raises(ValueError)``
-# works in a test). Only names: the grader maps them to its own classes.
-_BUILTIN_EXCEPTIONS = frozenset(
-    name for name, obj in vars(builtins).items()
+# works in a test), and whose outcome it may read ("memory" for a MemoryError). Taken before any
+# student code runs, and compared by identity: a student class named MemoryError is not one.
+_BUILTIN_EXCEPTIONS: dict[str, type] = {
+    name: obj for name, obj in vars(builtins).items()
     if isinstance(obj, type) and issubclass(obj, BaseException)
-)
+}
 _MAX_TRACEBACK = 8000
 
 
@@ -40,7 +41,7 @@ class Runner:
         hid = self._next_handle
         self._next_handle += 1
         self.handles[hid] = value
-        return protocol.Handle(hid, type(value).__name__)
+        return protocol.Handle(hid, protocol.unsendable_type_name(value))
 
     def _resolve(self, hid: int) -> Any:
         try:
@@ -113,10 +114,13 @@ class Runner:
             try:
                 body = self._encode(reply)
                 self.channel.send_bytes(body)
-            except protocol.ProtocolError as e:
+            except protocol.ChannelClosed:
+                return
+            except Exception as e:  # noqa: BLE001 - e.g. a str subclass whose __str__ raises
                 # Too large or unencodable: say so instead of breaking the stream.
+                message = _safe_text(lambda: str(e), "the value could not be encoded")
                 self.channel.send_bytes(self._encode({"id": rid, "error": {
-                    "type": "ProtocolError", "message": str(e), "traceback": "",
+                    "type": "ProtocolError", "message": message, "traceback": "",
                     "builtin": False, "protocol": True}}))
 
 
@@ -129,24 +133,43 @@ def _flush_output() -> None:
 
 
 def _describe_exception(e: BaseException, workdir: str) -> dict:
-    name = type(e).__name__
+    """The error reply for an exception of the student's code. It never raises: everything of
+    the exception (its ``__str__``, a ``SystemExit`` code's ``__repr__``, even its class's
+    name) is the student's code, and the serve loop must outlive it."""
+    try:
+        return _exception_fields(e, workdir)
+    except BaseException:  # noqa: BLE001 - even KeyboardInterrupt from a __repr__
+        return {"type": "Exception", "message": "<the exception could not be described>",
+                "traceback": "", "builtin": False}
+
+
+def _safe_text(describe: Any, fallback: str) -> str:
+    try:
+        text = describe()
+        return text if type(text) is str else fallback
+    except BaseException:  # noqa: BLE001 - a __str__ or __repr__ of the student's that raises
+        return fallback
+
+
+def _exception_fields(e: BaseException, workdir: str) -> dict:
+    cls = type(e)
+    name = _safe_text(lambda: cls.__name__, "Exception")
     if isinstance(e, SystemExit):
-        message = f"the code called sys.exit({e.code!r})"
+        message = "the code called sys.exit(" + _safe_text(
+            lambda: repr(e.code), "<a value whose repr failed>") + ")"
     else:
-        try:
-            message = str(e)
-        except Exception:  # noqa: BLE001 - a __str__ that raises is the student's problem
-            message = "<exception message could not be printed>"
+        message = _safe_text(lambda: str(e), "<exception message could not be printed>")
     # Keep only the frames in the student's files: the runner's own frames are noise to them.
     prefix = workdir.rstrip("/") + "/"
     frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith(prefix)]
     lines = traceback.format_list(frames)
-    lines += traceback.format_exception_only(type(e), e) if not isinstance(e, SystemExit) else []
+    if not isinstance(e, SystemExit):
+        lines.append(_safe_text(lambda: "".join(traceback.format_exception_only(cls, e)), ""))
     text = "".join(lines)
     if len(text) > _MAX_TRACEBACK:
         text = text[:_MAX_TRACEBACK] + "\n[traceback truncated]"
     return {"type": name, "message": message[:_MAX_TRACEBACK], "traceback": text,
-            "builtin": name in _BUILTIN_EXCEPTIONS and type(e).__module__ == "builtins"}
+            "builtin": _BUILTIN_EXCEPTIONS.get(name) is cls}
 
 
 def main(read_fd: int, write_fd: int, workdir: str, max_message: int,
@@ -156,7 +179,7 @@ def main(read_fd: int, write_fd: int, workdir: str, max_message: int,
     # Line-buffered, so what the student printed before a hang or a crash is still shown.
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.reconfigure(line_buffering=True)
+            stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         except (AttributeError, ValueError):
             pass
     sys.path[:0] = [workdir]
