@@ -17,6 +17,11 @@ their structure; a ``torch.nn.Module`` keeps its architecture with every floatin
 parameter and buffer set to the constant; anything else (None, strings, other objects) is
 returned as the reference returned it.
 
+One limit: a deep copy shares functions and closures, so a spy the test passed in (an
+optimizer wrapper that logs its calls through a closure) still records the reference's calls. A
+test that judges by such a log alone would credit the trivial mutant; the course's tests also
+check the result (the weights after training), which the copy keeps from the caller.
+
 This runs the reference inside the sandbox, which is no leak: ``verify`` is staff-only and
 already grades the reference there as a submission. Public classes of a module are kept as the
 reference defines them (there is no "zero" of a class); the functions are what is replaced.
