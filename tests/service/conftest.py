@@ -46,13 +46,14 @@ HIDDEN_TEMPLATE = '''
 @pytest.mark.points(1)
 @pytest.mark.visibility("{visibility}")
 def test_{name}(student):
-    print("{output}")
+    student.shout("{output}")  # a hidden input the student's code prints: the test's output
     assert student.double(5) == 11, "{message}"
 '''
 
-REFERENCE = "def double(x):\n    # BEGIN SOLUTION\n    return 2 * x\n    # END SOLUTION\n"
-CORRECT = b"def double(x):\n    return 2 * x\n"
-WRONG = b"def double(x):\n    return x + 2 + 1\n"
+SHOUT = "\n\ndef shout(s):\n    print(s)\n"
+REFERENCE = "def double(x):\n    # BEGIN SOLUTION\n    return 2 * x\n    # END SOLUTION\n" + SHOUT
+CORRECT = b"def double(x):\n    return 2 * x\n" + SHOUT.encode()
+WRONG = b"def double(x):\n    return x + 2 + 1\n" + SHOUT.encode()
 
 
 def _write(path: Path, text: str) -> None:
