@@ -51,7 +51,7 @@ def import_nbgrader(gb: Gradebook, path: Path) -> str:
                 for sub in a.submissions:
                     scores.append(ScoreRow(0, sub.student.id, a.name, float(sub.score or 0),
                                            float(sub.max_score or max_score), _utc(sub.timestamp)))
-                    if sub.extension and a.duedate:
+                    if sub.extension and sub.extension > dt.timedelta(0) and a.duedate:
                         extensions.append((sub.student.id, a.name,
                                            _utc(a.duedate) + sub.extension))
     finally:
@@ -59,14 +59,17 @@ def import_nbgrader(gb: Gradebook, path: Path) -> str:
 
     known = {s.student_id for s in gb.students()}
     new_students = [s for s in students if s.student_id not in known]
-    if new_students:
-        gb.import_roster(new_students)
     existing = set(gb.assignment_names())
-    report = gb._sync({k: v for k, v in assignments.items() if k not in existing}, keep_others=True)
     scores = [s for s in scores if s.max_score > 0]
-    counts = gb.import_scores(scores, f"nbgrader:{path.name}") if scores else {"added": 0}
-    for student, assignment, due in extensions:
-        gb.grant_extension(student, assignment, due=due, reason=f"nbgrader extension ({path.name})")
+    with gb.transaction():  # all of it or none of it
+        if new_students:
+            gb.import_roster(new_students)
+        report = gb._sync({k: v for k, v in assignments.items() if k not in existing},
+                          keep_others=True)
+        counts = gb.import_scores(scores, f"nbgrader:{path.name}") if scores else {"added": 0}
+        for student, assignment, due in extensions:
+            gb.grant_extension(student, assignment, due=due,
+                               reason=f"nbgrader extension ({path.name})", granted_by="nbgrader")
     return (f"{path}: {len(new_students)} students added ({len(students) - len(new_students)} "
             f"already here), {len(report.added)} assessments added, {counts.get('added', 0)} "
             f"scores added ({counts.get('replaced', 0)} replaced), {len(extensions)} extensions")

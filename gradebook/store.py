@@ -919,7 +919,8 @@ class Gradebook:
                 q = q.where(m.Student.status == "active")
             students = list(s.scalars(q.order_by(m.Student.student_id)))
             pks = [st.id for st in students]
-            names, points = {}, {}
+            names: dict[int, str] = {}
+            points: dict[int, float | None] = {}
             for apk, name, pts in s.execute(sa.select(m.Assignment.id, m.Assignment.name,
                                                       m.Assignment.points)
                                             .where(m.Assignment.course_id == self.course_id)):
@@ -936,20 +937,21 @@ class Gradebook:
                           .where(m.GradingRun.status == "graded",
                                  m.Submission.student_pk.in_(chunk))
                           .group_by(m.GradingRun.submission_id).subquery())
-                q = (sa.select(m.Submission.student_pk, m.Submission.assignment_pk,
-                               m.Submission.attempt, m.Submission.submitted_at,
-                               m.Submission.chosen, m.GradingRun.id, m.GradingRun.score,
-                               m.GradingRun.max_score)
-                     .join(m.GradingRun, m.GradingRun.submission_id == m.Submission.id)
-                     .join(latest, latest.c.run == m.GradingRun.id))
-                for spk, apk, attempt, at, chosen, run_pk, score, max_score in s.execute(q):
+                runs = (sa.select(m.Submission.student_pk, m.Submission.assignment_pk,
+                                  m.Submission.attempt, m.Submission.submitted_at,
+                                  m.Submission.chosen, m.GradingRun.id, m.GradingRun.score,
+                                  m.GradingRun.max_score)
+                        .join(m.GradingRun, m.GradingRun.submission_id == m.Submission.id)
+                        .join(latest, latest.c.run == m.GradingRun.id))
+                for spk, apk, attempt, at, chosen, run_pk, score, max_score in s.execute(runs):
                     # Counted against the assignment's points, not the result's own maximum
                     # (an unreadable upload's result has none; a partial one has fewer).
-                    out_of = points[apk] or max_score
+                    declared = points[apk]
+                    out_of = declared or max_score
                     notes: list[str] = []
-                    if points[apk] and max_score and abs(max_score - points[apk]) > 1e-9:
+                    if declared and max_score and abs(max_score - declared) > 1e-9:
                         notes.append(f"its tests add up to {max_score:g} points; counted out "
-                                     f"of the assignment's {points[apk]:g}")
+                                     f"of the assignment's {declared:g}")
                     if (spk, apk) in overrides:
                         score = self._overridden(s, run_pk, score, overrides[(spk, apk)], notes)
                     attempts[spk][names[apk]].append(Attempt(
