@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse
 from autograder.config import load_course
 from autograder.service import api, queue
 from autograder.service.auth import csrf_cookie_middleware
-from autograder.service.auth import router as auth_routes
 from autograder.service.database import ServiceDB
 from autograder.service.settings import Settings
 from autograder.service.storage import UploadStore
@@ -72,11 +71,10 @@ def create_app(settings: Settings, db: ServiceDB | None = None) -> FastAPI:
         """Alive, the database answers, and how many jobs are in each state."""
         return {"status": "ok", "jobs": queue.counts_by_state(database)}
 
-    # The pages (templates, HTMX) live in their own module: ``pages.register(app)`` adds them.
+    # The pages (templates, HTMX; login, invitations) live in their own module:
+    # ``pages.register(app)`` adds them, using auth's functions and CSRF helpers.
     if importlib.util.find_spec("autograder.service.pages") is not None:
         from autograder.service import pages
 
         pages.register(app)
-    # After the pages: their styled login and invitation pages, if any, take precedence.
-    app.include_router(auth_routes)
     return app

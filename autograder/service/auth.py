@@ -16,16 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import html
 import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import HTTPException, Request, Response
 
 from autograder.errors import UserError
 from autograder.service.database import ServiceDB
@@ -249,98 +246,4 @@ async def csrf_cookie_middleware(request: Request, call_next):  # type: ignore[n
                       and request.app.state.settings.secure_cookies)
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="lax", secure=secure,
                             path="/")
-    return response
-
-
-# -- routes: log in and out, invitations ---------------------------------------------------------
-# Plain, minimal forms; the pages module may register its own (styled) versions of these paths
-# first, which then take precedence. Every form is CSRF-checked and every value shown escaped.
-
-router = APIRouter()
-
-
-def _service(request: Request):  # type: ignore[no-untyped-def]
-    return request.app.state.service
-
-
-def _form_page(request: Request, title: str, action: str, fields: str, error: str = "",
-               status: int = 200) -> HTMLResponse:
-    token = html.escape(csrf_token(request))
-    note = f'<p role="alert">{html.escape(error)}</p>' if error else ""
-    body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title></head><body><h1>{html.escape(title)}</h1>{note}"
-            f"<form method='post' action='{html.escape(action)}'>"
-            f"<input type='hidden' name='{CSRF_FIELD}' value='{token}'>{fields}"
-            f"<button type='submit'>{html.escape(title)}</button></form></body></html>")
-    return HTMLResponse(body, status_code=status)
-
-
-@router.get("/login")
-def login_form(request: Request) -> HTMLResponse:
-    return _form_page(request, "Log in", "/login",
-                      "<label>Student id <input name='login' autocomplete='username'></label>"
-                      "<label>Password <input name='password' type='password' "
-                      "autocomplete='current-password'></label>")
-
-
-@router.post("/login")
-async def login_post(request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=10)
-    check_csrf(request, str(form.get(CSRF_FIELD, "")))
-    svc = _service(request)
-    try:
-        token = await run_in_threadpool(login, svc.db, str(form.get("login", "")),
-                                        str(form.get("password", "")),
-                                        svc.settings.session_hours)
-    except AuthError as e:
-        return _form_page(request, "Log in", "/login",
-                          "<label>Student id <input name='login'></label>"
-                          "<label>Password <input name='password' type='password'></label>",
-                          error=str(e), status=401)
-    response = RedirectResponse("/", status_code=303)
-    set_session_cookie(response, token, secure=svc.settings.secure_cookies,
-                       hours=svc.settings.session_hours)
-    return response
-
-
-@router.post("/logout")
-async def logout_post(request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=10)
-    check_csrf(request, str(form.get(CSRF_FIELD, "")))
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        await run_in_threadpool(logout, _service(request).db, cookie)
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
-
-
-_PASSWORD_FIELDS = ("<label>New password <input name='password' type='password' "
-                    "autocomplete='new-password' minlength='10'></label>")
-
-
-@router.get("/invite/{token}")
-def invite_form(token: str, request: Request) -> HTMLResponse:
-    who = invitation_login(_service(request).db, token)
-    if who is None:
-        return HTMLResponse("<!doctype html><p>This invitation link is unknown, used or "
-                            "expired; ask staff for a new one.</p>", status_code=404)
-    return _form_page(request, f"Set a password for {who}", f"/invite/{token}", _PASSWORD_FIELDS)
-
-
-@router.post("/invite/{token}")
-async def invite_post(token: str, request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=10)
-    check_csrf(request, str(form.get(CSRF_FIELD, "")))
-    svc = _service(request)
-    try:
-        user_id = await run_in_threadpool(accept_invitation, svc.db, token,
-                                          str(form.get("password", "")))
-    except AuthError as e:
-        return _form_page(request, "Set a password", f"/invite/{token}", _PASSWORD_FIELDS,
-                          error=str(e), status=400)
-    session = await run_in_threadpool(open_session, svc.db, user_id, svc.settings.session_hours)
-    response = RedirectResponse("/", status_code=303)
-    set_session_cookie(response, session, secure=svc.settings.secure_cookies,
-                       hours=svc.settings.session_hours)
     return response
