@@ -20,6 +20,18 @@ def _features(rng, n, d):
     return rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d) + rng.uniform(-5, 5, size=d)
 
 
+def _own_numerical_gradient(f, x, df=None):
+    """The numerical gradient of your own forward pass ``f`` at ``x``. A gradient check of a
+    function that does not depend on its input proves nothing (both gradients are zero), so that
+    fails here with its own message."""
+    numeric = numerical_gradient(f, x, df)
+    if not np.any(numeric):
+        raise AssertionError("your forward pass does not change at all when this input changes "
+                             "(its numerical derivative is zero everywhere), so your gradient "
+                             "cannot be checked: implement the forward pass first")
+    return numeric
+
+
 def _bn_forward(student, x, gamma, beta, **params):
     """Train-mode forward output of your batchnorm_forward (the cache is dropped)."""
     return student.batchnorm_forward(x, gamma, beta, {"mode": "train", **params})[0]
@@ -33,7 +45,13 @@ def test_forward_train_shapes(student, rng):
     """N=6, D=4: out has the shape of x."""
     x = _features(rng, 6, 4)
     out, _ = student.batchnorm_forward(x, np.ones(4), np.zeros(4), {"mode": "train"})
-    assert_shape(out, (6, 4), name="out")
+    out = assert_shape(out, (6, 4), name="out")
+    # Values too: with gamma = 1 and beta = 0 every column is normalized to mean 0 and standard
+    # deviation sqrt(var / (var + eps)), within 1e-3 of 1 for these features.
+    assert_close(out.mean(axis=0), np.zeros(4), atol=1e-8, name="per-feature mean of out",
+                 hint="subtract each feature's (column's) batch mean, the mean over axis 0")
+    assert_close(out.std(axis=0), np.ones(4), rtol=1e-3, name="per-feature std of out",
+                 hint="divide by sqrt(var + eps), var the variance of each column (axis 0)")
 
 
 @pytest.mark.points(2)
@@ -72,6 +90,16 @@ def test_forward_train_single_example_gives_beta(student, rng):
 def test_forward_invalid_mode_raises_value_error(student, rng):
     """mode='training' is not 'train' or 'test': batchnorm_forward must raise ValueError."""
     x = _features(rng, 4, 3)
+    # The point is for a forward pass that checks its mode, not for one that raises on every
+    # call or does nothing: mode 'train' must work (each column normalized to mean 0 and
+    # standard deviation sqrt(var / (var + eps)), within 1e-3 of 1 for these features).
+    out = assert_shape(_bn_forward(student, x, np.ones(3), np.zeros(3)), (4, 3), name="out")
+    assert_close(out.mean(axis=0), np.zeros(3), atol=1e-8,
+                 name="per-feature mean of out in mode 'train'",
+                 hint="subtract each feature's (column's) batch mean, the mean over axis 0")
+    assert_close(out.std(axis=0), np.ones(3), rtol=1e-3,
+                 name="per-feature std of out in mode 'train'",
+                 hint="divide by sqrt(var + eps), var the variance of each column (axis 0)")
     try:
         student.batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "training"})
     except ValueError:
@@ -117,7 +145,8 @@ def test_backward_dx_gradient_check(student, rng):
     x, gamma, beta, dout = _gradient_problem(rng)
     _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
     dx, _, _ = student.batchnorm_backward(dout, cache)
-    numeric = numerical_gradient(lambda x_: _bn_forward(student, x_, gamma, beta), x, dout)
+    numeric = _own_numerical_gradient(lambda x_: _bn_forward(student, x_, gamma, beta), x,
+                                      dout)
     assert_grad_close(dx, numeric, name="dx",
                       hint="x reaches the output three ways: directly, through the batch mean "
                            "mu and through the batch variance var; add the gradients of all "
@@ -130,8 +159,10 @@ def test_backward_dgamma_dbeta_gradient_check(student, rng):
     x, gamma, beta, dout = _gradient_problem(rng)
     _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
     _, dgamma, dbeta = student.batchnorm_backward(dout, cache)
-    num_gamma = numerical_gradient(lambda g_: _bn_forward(student, x, g_, beta), gamma, dout)
-    num_beta = numerical_gradient(lambda b_: _bn_forward(student, x, gamma, b_), beta, dout)
+    num_gamma = _own_numerical_gradient(lambda g_: _bn_forward(student, x, g_, beta), gamma,
+                                        dout)
+    num_beta = _own_numerical_gradient(lambda b_: _bn_forward(student, x, gamma, b_), beta,
+                                       dout)
     assert_grad_close(dgamma, num_gamma, name="dgamma",
                       hint="dgamma = np.sum(dout * x_hat, axis=0)")
     assert_grad_close(dbeta, num_beta, name="dbeta", hint="dbeta = np.sum(dout, axis=0)")
@@ -152,6 +183,10 @@ def test_backward_alt_matches_backward(student, rng):
                  name="dgamma of batchnorm_backward_alt", hint=hint)
     assert_close(dbeta_alt, dbeta, rtol=1e-6, atol=1e-9,
                  name="dbeta of batchnorm_backward_alt", hint=hint)
+    # And one value worked out by hand, so that two functions that agree on nothing (zeros)
+    # do not pass: beta is added to every row, so dbeta = np.sum(dout, axis=0).
+    assert_close(dbeta_alt, dout.sum(axis=0), rtol=1e-6, atol=1e-9,
+                 name="dbeta of batchnorm_backward_alt", hint="dbeta = np.sum(dout, axis=0)")
 
 
 @pytest.mark.points(1)
@@ -161,7 +196,8 @@ def test_backward_alt_dx_gradient_check(student, rng):
     x, gamma, beta, dout = _gradient_problem(rng)
     _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
     dx, _, _ = student.batchnorm_backward_alt(dout, cache)
-    numeric = numerical_gradient(lambda x_: _bn_forward(student, x_, gamma, beta), x, dout)
+    numeric = _own_numerical_gradient(lambda x_: _bn_forward(student, x_, gamma, beta), x,
+                                      dout)
     assert_grad_close(dx, numeric, name="dx of batchnorm_backward_alt",
                       hint="dx = (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)) "
                            "/ sqrt(var + eps), means over axis 0, dx_hat = dout * gamma")
@@ -207,9 +243,12 @@ def test_spatial_backward_gradient_check(student, rng):
     hint = ("move the channel axis last in dout as you did in the forward pass "
             "(dout.transpose(0, 2, 3, 1).reshape(-1, C)), call your batchnorm backward, and "
             "undo the reshape and transpose for dx")
-    assert_grad_close(dx, numerical_gradient(lambda x_: forward(x_, gamma, beta), x, dout),
+    assert_grad_close(dx,
+                      _own_numerical_gradient(lambda x_: forward(x_, gamma, beta), x, dout),
                       name="dx", hint=hint)
-    assert_grad_close(dgamma, numerical_gradient(lambda g_: forward(x, g_, beta), gamma, dout),
+    assert_grad_close(dgamma,
+                      _own_numerical_gradient(lambda g_: forward(x, g_, beta), gamma, dout),
                       name="dgamma", hint=hint)
-    assert_grad_close(dbeta, numerical_gradient(lambda b_: forward(x, gamma, b_), beta, dout),
+    assert_grad_close(dbeta,
+                      _own_numerical_gradient(lambda b_: forward(x, gamma, b_), beta, dout),
                       name="dbeta", hint=hint)

@@ -204,10 +204,22 @@ def test_forward_does_not_modify_x(student, rng):
                  hint=HINT_FORWARD)
 
 
+def _assert_train_mode_works(student, reference, x):
+    """The invalid-mode points are for a forward pass that checks its mode, not for one that
+    raises on every call or returns zeros: mode 'train' must give the right output first."""
+    gamma, beta = np.ones(x.shape[1]), np.zeros(x.shape[1])
+    expected, _ = reference.batchnorm_forward(x.copy(), gamma, beta, {"mode": "train"})
+    out, _ = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    assert_close(out, expected, rtol=1e-6, atol=1e-8, name="out in mode 'train'",
+                 hint="normalize each feature (column) with its batch mean and variance "
+                      "(axis 0) before checking anything else")
+
+
 @pytest.mark.points(1)
-def test_forward_invalid_mode_raises_value_error(student, rng):
+def test_forward_invalid_mode_raises_value_error(student, reference, rng):
     """N=4, D=3, mode 'eval' and mode 'inference': both raise ValueError."""
     x = _features(rng, 4, 3)
+    _assert_train_mode_works(student, reference, x)
     for mode in ("eval", "inference"):
         try:
             student.batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": mode})
@@ -220,9 +232,10 @@ def test_forward_invalid_mode_raises_value_error(student, rng):
 
 
 @pytest.mark.points(1)
-def test_forward_invalid_mode_message_names_the_mode(student, rng):
+def test_forward_invalid_mode_message_names_the_mode(student, reference, rng):
     """N=4, D=3, mode 'eval': the ValueError's message names the invalid mode."""
     x = _features(rng, 4, 3)
+    _assert_train_mode_works(student, reference, x)
     with pytest.raises(ValueError) as info:
         student.batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "eval"})
     message = getattr(info.value, "student_message", str(info.value))
