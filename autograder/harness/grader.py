@@ -38,7 +38,8 @@ def spec_for(assignment: Assignment, *, hidden: bool = True) -> GradingSpec:
         hidden_files=frozenset(hidden_files), reference_files=refs,
         limits=Limits.from_resources(cfg.resources),
         test_time_limit_s=cfg.resources.test_time_limit_s,
-        submission_time_limit_s=cfg.resources.time_limit_s, rootdir=assignment.course_root)
+        submission_time_limit_s=cfg.resources.time_limit_s, rootdir=assignment.course_root,
+        test_set="full" if hidden else "public")
 
 
 def spec_for_release(release_dir: Path) -> GradingSpec:
@@ -55,7 +56,8 @@ def spec_for_release(release_dir: Path) -> GradingSpec:
         assignment=cfg.name, modules=cfg.modules, test_files=tests, hidden_files=frozenset(),
         reference_files={}, limits=Limits.from_resources(cfg.resources),
         test_time_limit_s=cfg.resources.test_time_limit_s,
-        submission_time_limit_s=cfg.resources.time_limit_s, rootdir=release_dir)
+        submission_time_limit_s=cfg.resources.time_limit_s, rootdir=release_dir,
+        test_set="public")
 
 
 def intake_failure(assignment: str, sub_id: str, message: str, backend: str,

@@ -11,6 +11,7 @@ a score.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import re
@@ -140,6 +141,22 @@ class GradingPlugin:
                               or t.args[0] <= 0):
             raise HarnessError(f"{item.nodeid}: write @pytest.mark.time_limit(seconds) with "
                                f"one positive number")
+
+    # -- warm sessions: one collection, many submissions (see harness/warm.py) ---------------
+    def begin_job(self, prepared: PreparedSubmission, item_count: int) -> str:
+        """Bind every collected test to ``prepared`` for its next run. The tests were collected
+        once, parametrized over one placeholder submission; the placeholder takes this job's
+        fields, and the per-submission bookkeeping starts afresh. Returns the job's id."""
+        slot = self.submissions[0]
+        for f in dataclasses.fields(PreparedSubmission):
+            setattr(slot, f.name, getattr(prepared, f.name))
+        self._by_id = {slot.id: slot}
+        self._index = {slot.id: 0}
+        self._records = {slot.id: []}
+        self._pending = {slot.id: item_count}
+        self._prefetched.clear()
+        self.results.pop(slot.id, None)
+        return slot.id
 
     # -- what the fixtures (module level, below) ask of the plugin ---------------------------
     def open_session(self, prepared: PreparedSubmission) -> StudentSession:

@@ -42,24 +42,11 @@ def run_session(spec: GradingSpec, submissions: Sequence[PreparedSubmission], sa
         return {}
     plugin = GradingPlugin(spec, list(submissions), sandbox, on_result, slot=slot)
     with tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
-        ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n")
-        args = [*(str(p) for p in spec.test_files),
-                "-c", str(ini), "--rootdir", str(spec.rootdir),
-                "--confcutdir", str(spec.rootdir), "--import-mode=importlib",
-                # Plugins the grader does not use; logging alone costs ~18 ms a submission.
-                "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:terminal",
-                "-p", "no:logging", "-p", "no:warnings", "-p", "no:unraisableexception",
-                "-p", "no:threadexception", "-p", "no:doctest", "-p", "no:junitxml",
-                "--capture=sys", "-W", "ignore::DeprecationWarning",
-                # Plain asserts: a student reads the test's own message (or the failing line),
-                # not pytest's introspection dumping the values compared.
-                "--assert=plain"]
         before = set(sys.modules)
         try:
-            code = pytest.main(args, plugins=[plugin, plugin_module])
+            code = pytest.main(pytest_args(spec, Path(tmp)), plugins=[plugin, plugin_module])
         finally:
-            _forget_modules_imported_since(before, spec)
+            forget_modules_imported_since(before, spec)
     if plugin.collect_errors:
         raise HarnessError("the tests could not be collected:\n" + "\n".join(plugin.collect_errors))
     missing = [s.id for s in submissions if s.id not in plugin.results]
@@ -69,7 +56,25 @@ def run_session(spec: GradingSpec, submissions: Sequence[PreparedSubmission], sa
     return plugin.results
 
 
-def _forget_modules_imported_since(before: set[str], spec: GradingSpec) -> None:
+def pytest_args(spec: GradingSpec, tmp: Path) -> list[str]:
+    """pytest's command line for a grading session (``tmp``: a private folder for its ini)."""
+    ini = tmp / "pytest.ini"
+    ini.write_text("[pytest]\n")
+    return [*(str(p) for p in spec.test_files),
+            "-c", str(ini), "--rootdir", str(spec.rootdir),
+            "--confcutdir", str(spec.rootdir), "--import-mode=importlib",
+            # Plugins the grader does not use; logging alone costs ~18 ms a submission.
+            "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:terminal",
+            "-p", "no:logging", "-p", "no:warnings", "-p", "no:unraisableexception",
+            "-p", "no:threadexception", "-p", "no:doctest", "-p", "no:junitxml",
+            "-p", "no:faulthandler",
+            "--capture=sys", "-W", "ignore::DeprecationWarning",
+            # Plain asserts: a student reads the test's own message (or the failing line),
+            # not pytest's introspection dumping the values compared.
+            "--assert=plain"]
+
+
+def forget_modules_imported_since(before: set[str], spec: GradingSpec) -> None:
     """pytest caches test modules in sys.modules by their path relative to the rootdir; the
     next session (another course, or edited tests) must import its own files afresh. Only the
     test files, conftests and the reference are forgotten: a library the tests imported (torch)

@@ -40,7 +40,7 @@ def _spec_to_json(spec: GradingSpec) -> dict:
             "reference_files": {m: str(p) for m, p in spec.reference_files.items()},
             "limits": asdict(spec.limits), "test_time_limit_s": spec.test_time_limit_s,
             "submission_time_limit_s": spec.submission_time_limit_s,
-            "rootdir": str(spec.rootdir)}
+            "rootdir": str(spec.rootdir), "test_set": spec.test_set}
 
 
 def _spec_from_json(d: dict) -> GradingSpec:
@@ -50,7 +50,8 @@ def _spec_from_json(d: dict) -> GradingSpec:
         hidden_files=frozenset(Path(p) for p in d["hidden_files"]),
         reference_files={m: Path(p) for m, p in d["reference_files"].items()},
         limits=Limits(**d["limits"]), test_time_limit_s=d["test_time_limit_s"],
-        submission_time_limit_s=d["submission_time_limit_s"], rootdir=Path(d["rootdir"]))
+        submission_time_limit_s=d["submission_time_limit_s"], rootdir=Path(d["rootdir"]),
+        test_set="public" if d.get("test_set") == "public" else "full")
 
 
 def _submission_to_json(s: PreparedSubmission) -> dict:
