@@ -219,6 +219,14 @@ def claim(db: ServiceDB, worker: str, *, lanes: Sequence[str] = ("cpu",), lease_
           max_failures: int = 3, fairness_window_s: float = 3600.0) -> ClaimedJob | None:
     """The next job for ``worker``, leased for ``lease_s`` seconds, or None when none waits."""
     now = _now()
+    with db.read() as s:  # idle workers poll: ask without taking the write lock first
+        waiting = s.scalar(sa.select(
+            sa.exists().where(GradingJob.state == JobState.QUEUED,
+                              GradingJob.lane.in_(list(lanes)))
+            | sa.exists().where(GradingJob.state == JobState.RUNNING,
+                                GradingJob.lease_expires_at < now)))
+    if not waiting:
+        return None
     with db.write() as s:
         reap_lapsed(s, now, max_failures)
         since = now - dt.timedelta(seconds=fairness_window_s)
