@@ -121,21 +121,39 @@ def _submitted_count(ctx: ServiceContext, student_pk: int) -> dict[str, int]:
                               .group_by(gm.Assignment.name)).all())
 
 
+def _counted_last_hour(ctx: ServiceContext, student_pk: int) -> dict[str, int]:
+    """Submissions counted against each assignment's hourly limit (as queue._check_rate)."""
+    since = dt.datetime.now(UTC) - dt.timedelta(hours=1)
+    with ctx.db.read() as s:
+        return dict(s.execute(
+            sa.select(gm.Assignment.name, sa.func.count(GradingJob.id))
+            .join(GradingJob, GradingJob.assignment_pk == gm.Assignment.id)
+            .where(GradingJob.student_pk == student_pk, GradingJob.priority == 0,
+                   GradingJob.state != JobState.SYSTEM_ERROR, GradingJob.enqueued_at > since)
+            .group_by(gm.Assignment.name)).all())
+
+
 @router.get("/assignments")
 def assignments(who: Principal = Depends(student),
                 ctx: ServiceContext = Depends(context)) -> list[dict]:
     counts = _submitted_count(ctx, who.student_pk or 0)
+    recent = _counted_last_hour(ctx, who.student_pk or 0)
     out = []
     for name in ctx.course.assignment_names():
         try:
             cfg = ctx.course.assignment(name).config
         except ConfigError:
             continue  # a broken config is staff's to fix; the others stay usable
+        due = ctx.due(cfg)
+        limit = cfg.service.max_submissions_per_hour
         out.append({"name": name, "title": cfg.title, "kind": cfg.kind,
-                    "due": _iso(ctx.due(cfg)), "timezone": ctx.db.gb.config.timezone,
+                    # In the course's time zone (with its offset), as the syllabus states it.
+                    "due": due.isoformat() if due else None,
+                    "timezone": ctx.db.gb.config.timezone,
                     "points": cfg.points, "modules": [f"{m}.py" for m in cfg.modules],
-                    "submissions": counts.get(name, 0),
-                    "max_submissions_per_hour": cfg.service.max_submissions_per_hour})
+                    "submissions": counts.get(name, 0), "max_submissions_per_hour": limit,
+                    "submissions_left_this_hour": None if limit is None else
+                    max(0, limit - recent.get(name, 0))})
     return out
 
 

@@ -157,6 +157,10 @@ class JobRunner:
                      f"{traceback.format_exc(limit=8)}"
             state = queue.fail(self.db, job.job_id, job.token, detail,
                                self.settings.max_failures)
+            # Staff read the service's log: say which job, whose, and why.
+            print(f"worker {self.name}: job {job.job_id} ({job.identity.student}, "
+                  f"{job.assignment}, attempt {job.identity.attempt}): {kind}: "
+                  f"{type(e).__name__}: {e} -> {state}", file=sys.stderr, flush=True)
             return f"failed ({state})"
         finally:
             beat.stop()
