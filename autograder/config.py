@@ -9,12 +9,15 @@ from __future__ import annotations
 from autograder.errors import UserError
 
 import datetime as dt
+import ipaddress
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 
 class ConfigError(UserError):
@@ -63,6 +66,72 @@ class ServicePolicy(_Strict):
     grades_published: dt.datetime | None = None
 
 
+class ExamConfig(_Strict):
+    """``[exam]``: the terms of a timed exam or quiz (see autograder/exams.py for how they are
+    applied). Times without an offset are wall-clock times in the course time zone."""
+
+    # The window in which an attempt may start and must end.
+    opens: dt.datetime
+    closes: dt.datetime
+    # Per student, from the moment they start (times their accommodation's time_factor).
+    duration_minutes: float = Field(gt=0, le=7 * 24 * 60)
+    # Empty: no password. Never released: the student release gets a generated assignment.toml.
+    password: str = ""
+    # CIDR networks an attempt may be started from; empty: anywhere.
+    allowed_networks: tuple[str, ...] = ()
+    # "after_release": scores and feedback once staff release them; "immediately": as homework.
+    results: Literal["after_release", "immediately"] = "after_release"
+    # Whether the public tests' feedback is shown during the exam (hidden tests never are).
+    public_tests_visible: bool = False
+
+    _times = field_validator("opens", "closes", mode="before")(_due_with_a_time)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _cidrs(cls, networks: tuple[str, ...]) -> tuple[str, ...]:
+        for net in networks:
+            try:
+                ipaddress.ip_network(net, strict=True)
+            except ValueError as e:
+                hint = ""
+                try:
+                    hint = f" (did you mean {str(ipaddress.ip_network(net, strict=False))!r}?)"
+                except ValueError:
+                    pass
+                raise ValueError(f"{net!r} is not a network in CIDR notation ({e}){hint}; "
+                                 f"write e.g. \"10.20.0.0/16\"") from None
+        return networks
+
+    @model_validator(mode="after")
+    def _window(self) -> ExamConfig:
+        if (self.opens.tzinfo is None) != (self.closes.tzinfo is None):
+            raise ValueError("opens and closes: write both with a UTC offset or both without "
+                             "(wall-clock time in the course time zone)")
+        if self.closes <= self.opens:
+            raise ValueError(f"closes = {self.closes.isoformat()} is not after opens = "
+                             f"{self.opens.isoformat()}; the window must have a length")
+        window = (self.closes - self.opens).total_seconds() / 60
+        if self.duration_minutes > window:
+            raise ValueError(f"duration_minutes = {self.duration_minutes:g} is longer than the "
+                             f"window from opens to closes ({window:g} minutes), so no student "
+                             f"could use it all; shorten it or move closes later")
+        return self
+
+
+# A variant's name is a folder name: assignments/<exam>/variants/<name>/.
+_VARIANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+
+class VariantConfig(_Strict):
+    """``[variants.<name>]``: one variant of an exam, with its own reference, tests and mutants
+    under ``variants/<name>/`` (see docs/authoring.md). Keys left out are the exam's."""
+
+    title: str = ""
+    modules: tuple[str, ...] | None = Field(None, min_length=1)
+    handout: str | None = None
+    support_files: tuple[str, ...] | None = None
+
+
 class AssignmentConfig(_Strict):
     """``assignments/<name>/assignment.toml``."""
 
@@ -81,6 +150,9 @@ class AssignmentConfig(_Strict):
     handout: str | None = None
     resources: Resources = Resources()
     service: ServicePolicy = ServicePolicy()
+    # Timed exams and quizzes only (kind = "exam" | "quiz").
+    exam: ExamConfig | None = None
+    variants: dict[str, VariantConfig] = Field(default_factory=dict)
 
     _due_time = field_validator("due", mode="before")(_due_with_a_time)
 
@@ -92,6 +164,50 @@ class AssignmentConfig(_Strict):
                 raise ValueError(f"module name {m!r} is not a Python identifier "
                                  f"(write the module name without '.py', e.g. \"softmax\")")
         return modules
+
+    @model_validator(mode="after")
+    def _exam_terms(self) -> AssignmentConfig:
+        """[exam] and [variants.*] belong to timed kinds; an exam's due time is its closes."""
+        timed = self.kind in ("exam", "quiz")
+        if self.exam is not None and not timed:
+            raise ValueError(f"[exam] is only for kind = \"exam\" or \"quiz\" (this is "
+                             f"kind = {self.kind!r}); change kind or remove the [exam] table")
+        if self.variants and not timed:
+            raise ValueError(f"[variants.*] are only for kind = \"exam\" or \"quiz\" (this is "
+                             f"kind = {self.kind!r}); change kind or remove the variants")
+        for name, variant in self.variants.items():
+            if not _VARIANT_NAME.fullmatch(name):
+                raise ValueError(f"[variants.{name}]: a variant's name is its folder name: use "
+                                 f"lowercase letters, digits, '_' and '-' (e.g. [variants.a])")
+            if variant.modules is not None:
+                try:
+                    self._module_names(variant.modules)
+                except ValueError as e:
+                    raise ValueError(f"[variants.{name}] modules: {e}") from None
+        if self.exam is None:
+            return self
+        if self.due is None:
+            # The exam's closes is its due time: the gradebook closes exams hard at the due time.
+            return self.model_copy(update={"due": self.exam.closes})
+        if self.due != self.exam.closes:
+            raise ValueError(f"due = {self.due.isoformat()} differs from [exam] closes = "
+                             f"{self.exam.closes.isoformat()}; an exam's due time is its closes: "
+                             f"remove `due`")
+        return self
+
+    def for_variant(self, name: str) -> AssignmentConfig:
+        """The config of one variant: the exam's, with the variant's own keys in place."""
+        try:
+            variant = self.variants[name]
+        except KeyError:
+            known = ", ".join(self.variants) or "none"
+            raise ConfigError(f"{self.name} has no variant {name!r} (known: {known}); add "
+                              f"[variants.{name}] to its assignment.toml") from None
+        update = {k: v for k, v in variant.model_dump().items() if v is not None and v != ""}
+        update["variants"] = {}
+        if not variant.title:
+            update["title"] = f"{self.title or self.name} (variant {name})"
+        return self.model_copy(update=update)
 
     @property
     def main_module(self) -> str:

@@ -17,26 +17,63 @@ class CourseNotFound(UserError):
 
 @dataclass(frozen=True)
 class Assignment:
-    """One assignment's paths in a course repository, and its validated config."""
+    """One assignment's paths in a course repository, and its validated config.
+
+    An exam with ``[variants.<v>]`` tables is graded per variant: ``exam.variants()`` gives one
+    ``Assignment`` per variant (``variant`` set), whose folders are ``variants/<v>/`` inside the
+    exam's, so the variant looks like an ordinary assignment to ``spec_for``, ``release`` and
+    ``verify``. Its ``name`` stays the exam's: results and the gradebook record the exam."""
 
     course_root: Path
     name: str
+    variant: str | None = None
+
+    def _place(self, top: str) -> Path:
+        base = self.course_root / top / self.name
+        return base / "variants" / self.variant if self.variant is not None else base
+
+    @property
+    def label(self) -> str:
+        """How messages name it: ``softmax``, or ``miniexam1/leaky_relu`` for a variant."""
+        return self.name if self.variant is None else f"{self.name}/{self.variant}"
+
+    @property
+    def config_path(self) -> Path:
+        """The exam's assignment.toml for a variant too: one file holds every variant."""
+        return self.course_root / "assignments" / self.name / "assignment.toml"
 
     @property
     def public_dir(self) -> Path:
-        return self.course_root / "assignments" / self.name
+        return self._place("assignments")
 
     @property
     def solution_dir(self) -> Path:
-        return self.course_root / "solutions" / self.name
+        return self._place("solutions")
 
     @property
     def release_dir(self) -> Path:
-        return self.course_root / "release" / self.name
+        return self._place("release")
 
     @cached_property
     def config(self) -> AssignmentConfig:
-        return load_assignment(self.public_dir / "assignment.toml")
+        cfg = load_assignment(self.config_path)
+        return cfg if self.variant is None else cfg.for_variant(self.variant)
+
+    def variant_names(self) -> list[str]:
+        """The exam's variants, as written in assignment.toml (``[]``: not an exam with
+        variants, or already one variant)."""
+        return [] if self.variant is not None else list(self.config.variants)
+
+    def variants(self) -> list[Assignment]:
+        """One ``Assignment`` per variant (``[]`` when there are none)."""
+        return [self.variant_of(v) for v in self.variant_names()]
+
+    def variant_of(self, variant: str) -> Assignment:
+        """The variant named ``variant`` (e.g. the one stored with a student's exam attempt)."""
+        if self.variant is not None or variant not in self.config.variants:
+            known = ", ".join(self.variant_names()) or "none"
+            raise ConfigError(f"{self.label} has no variant {variant!r} (known: {known})")
+        return Assignment(self.course_root, self.name, variant)
 
     @property
     def public_tests_dir(self) -> Path:
