@@ -108,7 +108,12 @@ class JobRunner:
     def reset(self) -> None:
         """Forget every grader and the sandbox after a platform fault: the next job starts
         fresh ones (a broken fork server is never reused)."""
-        self.graders.clear()
+        graders, self.graders = list(self.graders.values()), {}
+        for grader in graders:  # each holds a pytest session of its own
+            try:
+                grader.close()
+            except Exception:  # a grader broken by the fault may fail to close; dropped anyway
+                pass
         if self._sandbox is not None:
             try:
                 self._sandbox.close()
