@@ -226,6 +226,75 @@ def extend(obj: _Ctx, student: str, assignment: str, days: int | None, until: st
 
 
 @gradebook.command()
+@click.argument("student")
+@click.option("--time-factor", type=float, default=None,
+              help="Multiply every exam's and quiz's duration by this (1.5: time and a half).")
+@click.option("--extra-minutes", type=float, default=0.0, show_default=True,
+              help="Minutes added to every timed assessment, after the factor.")
+@click.option("--revoke", is_flag=True, help="Take the student's accommodation back.")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@by_option
+@click.pass_obj
+def accommodate(obj: _Ctx, student: str, time_factor: float | None, extra_minutes: float,
+                revoke: bool, reason: str, by: str | None) -> None:
+    """Give STUDENT an accommodation on every exam and quiz: their time is duration x
+    --time-factor + --extra-minutes, within each exam's window. Stored once, kept in the audit
+    trail; setting it again replaces it."""
+    who = by or _whoami()
+    with obj.open() as gb:
+        if revoke:
+            if time_factor is not None or extra_minutes:
+                raise UserError("--revoke takes neither --time-factor nor --extra-minutes")
+            _run(lambda: gb.remove_accommodation(student, reason=reason, removed_by=who))
+            click.echo(f"{student}: accommodation revoked")
+            return
+        if time_factor is None and not extra_minutes:
+            raise UserError("give --time-factor (e.g. 1.5) and/or --extra-minutes, or --revoke")
+        factor = 1.0 if time_factor is None else time_factor
+        _run(lambda: gb.set_accommodation(student, time_factor=factor,
+                                          extra_minutes=extra_minutes, reason=reason,
+                                          set_by=who))
+        extra = f" + {extra_minutes:g} min" if extra_minutes else ""
+        click.echo(f"{student}: every exam's and quiz's duration x {factor:g}{extra} "
+                   f"(within each exam's window)")
+
+
+@gradebook.command("exam-override")
+@click.argument("student")
+@click.argument("exam")
+@click.option("--extra-minutes", type=float, default=0.0, show_default=True,
+              help="Minutes added to this student's time on this exam (on top of any "
+                   "accommodation).")
+@click.option("--window-extension-minutes", type=float, default=0.0, show_default=True,
+              help="Move this student's close of the exam window (and so the due time) later.")
+@click.option("--revoke", is_flag=True, help="Take the override back.")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@by_option
+@click.pass_obj
+def exam_override(obj: _Ctx, student: str, exam: str, extra_minutes: float,
+                  window_extension_minutes: float, revoke: bool, reason: str,
+                  by: str | None) -> None:
+    """Set STUDENT's own terms on EXAM (a kind exam or quiz): more minutes and/or a later close
+    of the window. Kept in the audit trail; setting it again replaces it."""
+    who = by or _whoami()
+    with obj.open() as gb:
+        if revoke:
+            if extra_minutes or window_extension_minutes:
+                raise UserError("--revoke takes neither --extra-minutes nor "
+                                "--window-extension-minutes")
+            _run(lambda: gb.revoke_exam_override(student, exam, reason=reason, revoked_by=who))
+            click.echo(f"{student} {exam}: exam override revoked")
+            return
+        _run(lambda: gb.set_exam_override(student, exam, extra_minutes=extra_minutes,
+                                          window_extension_minutes=window_extension_minutes,
+                                          reason=reason, set_by=who))
+        allowance = _run(lambda: gb.exam_allowance(student, exam))
+        click.echo(f"{student} {exam}: duration x {allowance.time_factor:g} + "
+                   f"{allowance.extra_minutes:g} min, window closes "
+                   f"{allowance.window_extension_minutes:g} min later")
+
+
+@gradebook.command()
 @click.argument("results_dirs", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
 @click.option("--student", default=None, help="The student (one result only); default: the "

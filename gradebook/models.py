@@ -214,3 +214,37 @@ class AuditEntry(Base):
     assignment: Mapped[str] = mapped_column(String(200), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Accommodation(Base):
+    """A student's accommodation for timed assessments (exams and quizzes), stored once and
+    applied to every one: their time is ``duration x time_factor + extra_minutes``, within the
+    exam's window (see autograder/exams.py)."""
+
+    __tablename__ = "accommodations"
+    __table_args__ = (UniqueConstraint("student_pk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_pk: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    time_factor: Mapped[float] = mapped_column(Float, default=1.0)
+    extra_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    set_by: Mapped[str] = mapped_column(String(320), default="")
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExamOverride(Base):
+    """One student's terms on one exam beyond their accommodation: extra minutes, and a window
+    extension that moves that student's ``closes`` (and so the exam's due time for them)."""
+
+    __tablename__ = "exam_overrides"
+    __table_args__ = (UniqueConstraint("student_pk", "assignment_pk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_pk: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    assignment_pk: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    extra_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    window_extension_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    set_by: Mapped[str] = mapped_column(String(320), default="")
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

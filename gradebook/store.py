@@ -736,6 +736,117 @@ class Gradebook:
                         detail=f"due {fmt_time(row.due, zone)} -> {fmt_time(asg.due, zone)}",
                         reason=reason, actor=revoked_by)
 
+    # -- timed assessments: accommodations and exam overrides ------------------------------------
+
+    def set_accommodation(self, student: str, *, time_factor: float = 1.0,
+                          extra_minutes: float = 0.0, reason: str = "", set_by: str = "") -> None:
+        """Store ``student``'s accommodation for every timed assessment (exams and quizzes):
+        their time is ``duration x time_factor + extra_minutes``. Setting it again replaces it;
+        kept in the audit trail."""
+        if not (time_factor >= 1.0 and time_factor <= 10.0):
+            raise GradebookError(f"--time-factor {time_factor:g}: an accommodation gives more "
+                                 f"time, so give a factor from 1 to 10 (1.5 for time and a half)")
+        if not (extra_minutes >= 0 and extra_minutes <= 24 * 60):
+            raise GradebookError(f"--extra-minutes {extra_minutes:g}: give 0 to 1440 minutes")
+        with self._tx() as s:
+            st = self._student(s, student)
+            row = s.scalar(sa.select(m.Accommodation).where(m.Accommodation.student_pk == st.id))
+            before = _describe_accommodation(row)
+            if row is None:
+                s.add(m.Accommodation(student_pk=st.id, time_factor=time_factor,
+                                      extra_minutes=extra_minutes, reason=reason, set_by=set_by))
+            else:
+                row.time_factor, row.extra_minutes = time_factor, extra_minutes
+                row.reason, row.set_by, row.set_at = reason, set_by, m.utcnow()
+            after = _describe_accommodation(m.Accommodation(time_factor=time_factor,
+                                                            extra_minutes=extra_minutes))
+            self._audit(s, "accommodation set", student=student, detail=f"{before} -> {after}",
+                        reason=reason, actor=set_by)
+
+    def remove_accommodation(self, student: str, *, reason: str = "", removed_by: str = "") -> None:
+        """Take ``student``'s accommodation back; kept in the audit trail."""
+        with self._tx() as s:
+            st = self._student(s, student)
+            row = s.scalar(sa.select(m.Accommodation).where(m.Accommodation.student_pk == st.id))
+            if row is None:
+                raise GradebookError(f"{student} has no accommodation to revoke")
+            s.delete(row)
+            self._audit(s, "accommodation revoked", student=student,
+                        detail=f"{_describe_accommodation(row)} -> none", reason=reason,
+                        actor=removed_by)
+
+    def _exam(self, s: Session, name: str) -> m.Assignment:
+        asg = self._assignment(s, name)
+        if asg.kind not in ("exam", "quiz"):
+            raise GradebookError(f"{name} is kind {asg.kind!r}, not a timed exam or quiz; for "
+                                 f"more time on it use `autograder gradebook extend`")
+        return asg
+
+    def set_exam_override(self, student: str, exam: str, *, extra_minutes: float = 0.0,
+                          window_extension_minutes: float = 0.0, reason: str = "",
+                          set_by: str = "") -> None:
+        """One student's terms on one exam, on top of their accommodation: ``extra_minutes``
+        more time, and ``window_extension_minutes`` that move their ``closes`` (and the exam's
+        due time for them) later. Setting it again replaces it; kept in the audit trail."""
+        for flag, value in (("--extra-minutes", extra_minutes),
+                            ("--window-extension-minutes", window_extension_minutes)):
+            if not (value >= 0 and value <= 7 * 24 * 60):
+                raise GradebookError(f"{flag} {value:g}: give 0 to 10080 minutes")
+        if extra_minutes == 0 and window_extension_minutes == 0:
+            raise GradebookError("give --extra-minutes or --window-extension-minutes (or "
+                                 "--revoke to take an override back)")
+        with self._tx() as s:
+            st = self._student(s, student)
+            asg = self._exam(s, exam)
+            row = s.scalar(sa.select(m.ExamOverride).where(m.ExamOverride.student_pk == st.id,
+                                                           m.ExamOverride.assignment_pk == asg.id))
+            before = _describe_override(row)
+            if row is None:
+                s.add(m.ExamOverride(student_pk=st.id, assignment_pk=asg.id,
+                                     extra_minutes=extra_minutes,
+                                     window_extension_minutes=window_extension_minutes,
+                                     reason=reason, set_by=set_by))
+            else:
+                row.extra_minutes = extra_minutes
+                row.window_extension_minutes = window_extension_minutes
+                row.reason, row.set_by, row.set_at = reason, set_by, m.utcnow()
+            after = _describe_override(m.ExamOverride(
+                extra_minutes=extra_minutes, window_extension_minutes=window_extension_minutes))
+            self._audit(s, "exam override set", student=student, assignment=exam,
+                        detail=f"{before} -> {after}", reason=reason, actor=set_by)
+
+    def revoke_exam_override(self, student: str, exam: str, *, reason: str = "",
+                             revoked_by: str = "") -> None:
+        """Take back ``student``'s override on ``exam``; kept in the audit trail."""
+        with self._tx() as s:
+            st = self._student(s, student)
+            asg = self._exam(s, exam)
+            row = s.scalar(sa.select(m.ExamOverride).where(m.ExamOverride.student_pk == st.id,
+                                                           m.ExamOverride.assignment_pk == asg.id))
+            if row is None:
+                raise GradebookError(f"{student} has no override on {exam} to revoke")
+            s.delete(row)
+            self._audit(s, "exam override revoked", student=student, assignment=exam,
+                        detail=f"{_describe_override(row)} -> none", reason=reason,
+                        actor=revoked_by)
+
+    def exam_allowance(self, student: str, exam: str):  # -> autograder.exams.Allowance
+        """What ``student`` gets on ``exam`` beyond its terms: their accommodation's time factor
+        and extra minutes, plus the exam override's minutes and window extension. The grading
+        service passes it to :func:`autograder.exams.ends_at` when the student starts."""
+        from autograder.exams import Allowance
+
+        with self._sessions() as s:
+            st = self._student(s, student)
+            asg = self._exam(s, exam)
+            acc = s.scalar(sa.select(m.Accommodation).where(m.Accommodation.student_pk == st.id))
+            ovr = s.scalar(sa.select(m.ExamOverride).where(m.ExamOverride.student_pk == st.id,
+                                                           m.ExamOverride.assignment_pk == asg.id))
+        return Allowance(
+            time_factor=acc.time_factor if acc else 1.0,
+            extra_minutes=(acc.extra_minutes if acc else 0.0) + (ovr.extra_minutes if ovr else 0.0),
+            window_extension_minutes=ovr.window_extension_minutes if ovr else 0.0)
+
     def import_scores(self, rows: list[ScoreRow], source: str, by: str = "") -> dict[str, int]:
         """Store scores graded elsewhere (:func:`gradebook.csvfiles.parse_scores`); a student's
         new score for an assessment replaces the earlier one. Unknown students or assessments
@@ -970,6 +1081,17 @@ class Gradebook:
                         label, ms.submitted_at, ms.score, ms.max_score, manual=True))
                 for ext in s.scalars(sa.select(m.Extension).where(m.Extension.student_pk.in_(chunk))):
                     extensions[ext.student_pk][names[ext.assignment_pk]] = ext.due
+                # An exam's window extension moves that student's closes, its due time, too.
+                for ovr, exam_due in s.execute(
+                        sa.select(m.ExamOverride, m.Assignment.due)
+                        .join(m.Assignment, m.Assignment.id == m.ExamOverride.assignment_pk)
+                        .where(m.ExamOverride.student_pk.in_(chunk),
+                               m.ExamOverride.window_extension_minutes > 0,
+                               m.Assignment.due.is_not(None))):
+                    moved = exam_due + dt.timedelta(minutes=ovr.window_extension_minutes)
+                    name = names[ovr.assignment_pk]
+                    granted = extensions[ovr.student_pk].get(name)
+                    extensions[ovr.student_pk][name] = max(moved, granted) if granted else moved
         return [StudentRecords(student_id=st.student_id, name=st.name, status=st.status,
                                attempts={k: tuple(sorted(v, key=_attempt_order))
                                          for k, v in attempts[st.id].items()},
@@ -1017,6 +1139,23 @@ class Gradebook:
                 for t in result.get("tests", []):
                     yield TestRecord(assignment, sid, t.get("name", "?"), t.get("status") == "passed",
                                      float(t.get("score", 0)), float(t.get("max_score", 0)))
+
+
+def _describe_accommodation(row: m.Accommodation | None) -> str:
+    """``time x1.5 +10 min``, for the audit trail."""
+    if row is None:
+        return "none"
+    return f"time x{row.time_factor:g}" + (f" +{row.extra_minutes:g} min" if row.extra_minutes else "")
+
+
+def _describe_override(row: m.ExamOverride | None) -> str:
+    """``+15 min, window +30 min``, for the audit trail."""
+    if row is None:
+        return "none"
+    parts = [f"+{row.extra_minutes:g} min"] if row.extra_minutes else []
+    if row.window_extension_minutes:
+        parts.append(f"window +{row.window_extension_minutes:g} min")
+    return ", ".join(parts) or "none"
 
 
 def _attempt_order(a: Attempt) -> tuple:
