@@ -1,8 +1,5 @@
-"""Mutant `alt_loops_over_examples`.
-
-batchnorm_backward_alt is right but computes dx one example at a time in a Python
+"""batchnorm_backward_alt is right but computes dx one example at a time in a Python
 loop: far slower than the step-by-step backward for large N.
-Everything else in this module is correct.
 """
 
 import numpy as np
@@ -65,20 +62,4 @@ def batchnorm_backward_alt(dout, cache):
     dx = np.empty_like(dx_hat)
     for i in range(N):
         dx[i] = (dx_hat[i] - mean_g - x_hat[i] * mean_gx) / std
-    return dx, dgamma, dbeta
-
-
-def spatial_batchnorm_forward(x, gamma, beta, bn_param):
-    N, C, H, W = x.shape
-    x_flat = x.transpose(0, 2, 3, 1).reshape(-1, C)
-    out_flat, cache = batchnorm_forward(x_flat, gamma, beta, bn_param)
-    out = out_flat.reshape(N, H, W, C).transpose(0, 3, 1, 2)
-    return out, cache
-
-
-def spatial_batchnorm_backward(dout, cache):
-    N, C, H, W = dout.shape
-    dout_flat = dout.transpose(0, 2, 3, 1).reshape(-1, C)
-    dx_flat, dgamma, dbeta = batchnorm_backward_alt(dout_flat, cache)
-    dx = dx_flat.reshape(N, H, W, C).transpose(0, 3, 1, 2)
     return dx, dgamma, dbeta

@@ -1,8 +1,5 @@
-"""Mutant `dgamma_dbeta_mean_instead_of_sum`.
-
-dgamma and dbeta average over the batch instead of summing (in both backward
+"""dgamma and dbeta average over the batch instead of summing (in both backward
 functions, so the spatial backward too). dx is right.
-Everything else in this module is correct.
 """
 
 import numpy as np

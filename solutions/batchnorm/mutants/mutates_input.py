@@ -1,8 +1,5 @@
-"""Mutant `mutates_input`.
-
-The forward pass centres x in place (x -= mean), changing the caller's array.
+"""The forward pass centres x in place (x -= mean), changing the caller's array.
 All outputs are right.
-Everything else in this module is correct.
 """
 
 import numpy as np
@@ -61,20 +58,4 @@ def batchnorm_backward_alt(dout, cache):
     dgamma = (dout * x_hat).sum(axis=0)
     dx_hat = dout * gamma
     dx = (dx_hat - dx_hat.mean(axis=0) - x_hat * (dx_hat * x_hat).mean(axis=0)) / std
-    return dx, dgamma, dbeta
-
-
-def spatial_batchnorm_forward(x, gamma, beta, bn_param):
-    N, C, H, W = x.shape
-    x_flat = x.transpose(0, 2, 3, 1).reshape(-1, C)
-    out_flat, cache = batchnorm_forward(x_flat, gamma, beta, bn_param)
-    out = out_flat.reshape(N, H, W, C).transpose(0, 3, 1, 2)
-    return out, cache
-
-
-def spatial_batchnorm_backward(dout, cache):
-    N, C, H, W = dout.shape
-    dout_flat = dout.transpose(0, 2, 3, 1).reshape(-1, C)
-    dx_flat, dgamma, dbeta = batchnorm_backward_alt(dout_flat, cache)
-    dx = dx_flat.reshape(N, H, W, C).transpose(0, 3, 1, 2)
     return dx, dgamma, dbeta

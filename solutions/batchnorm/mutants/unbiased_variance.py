@@ -1,8 +1,5 @@
-"""Mutant `unbiased_variance`.
-
-The batch variance divides by N - 1 (np.var(ddof=1)) instead of N.
+"""The batch variance divides by N - 1 (np.var(ddof=1)) instead of N.
 Outputs differ by a factor sqrt((N - 1) / N); N = 1 gives NaN; running_var too.
-Everything else in this module is correct.
 """
 
 import numpy as np
