@@ -9,7 +9,9 @@ You implement three functions:
 * :func:`evaluate` returns the accuracy of a model on the examples of a data loader.
 
 The grader trains ``build_model()`` with your ``train`` on 1,437 of scikit-learn's 1,797 digit
-images and measures the accuracy on the other 360 itself: your code never sees those labels.
+images and measures the accuracy itself, on 500 held-out images of digits that are in no public
+data set: your code never sees their labels. ``build_model()`` must return an untrained network
+(the grader measures it before training too), and the grader measures the loss itself.
 It also watches *how* your loop trains (see each docstring), because several common mistakes
 still give a decent accuracy.
 
@@ -38,7 +40,8 @@ def build_model():
     ``Linear(64, 128) -> ReLU -> Linear(128, 10)``. Keep it small: the grader trains it for
     30 epochs on one CPU thread within a time budget of 60 s (a model of this size needs about
     a second). Create the layers here, so that each call returns a new, freshly initialised
-    model.
+    model: the grader measures it before training as well, and a model that is already accurate
+    then (pre-trained weights, stored images) earns no accuracy points.
 
     Returns a ``torch.nn.Module``.
     """
