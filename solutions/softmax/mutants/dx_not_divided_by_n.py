@@ -1,8 +1,5 @@
-"""Mutant `dx_not_divided_by_n`.
-
-The gradient is not divided by N (both functions).
+"""The gradient is not divided by N (both functions).
 The loss is the mean, but dx (and dscores) are the gradient of the sum.
-Everything else in this module is correct.
 """
 
 import numpy as np

@@ -1,8 +1,5 @@
-"""Mutant `fails_for_n1`.
-
-An unneeded np.squeeze on the probabilities (both functions).
+"""An unneeded np.squeeze on the probabilities (both functions).
 Harmless for N > 1; for N = 1 it turns (1, C) into (C,) and the indexing fails.
-Everything else in this module is correct.
 """
 
 import numpy as np

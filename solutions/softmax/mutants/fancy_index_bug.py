@@ -1,9 +1,6 @@
-"""Mutant `fancy_index_bug`.
-
-Uses dx[:, y] -= 1 instead of dx[np.arange(N), y] -= 1 (both functions).
+"""Uses dx[:, y] -= 1 instead of dx[np.arange(N), y] -= 1 (both functions).
 Subtracts 1 in the label columns of every row; correct only when N = 1 or all labels
 are equal.
-Everything else in this module is correct.
 """
 
 import numpy as np

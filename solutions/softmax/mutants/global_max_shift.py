@@ -1,8 +1,5 @@
-"""Mutant `global_max_shift`.
-
-Subtracts the global maximum np.max(x) instead of each row's maximum.
+"""Subtracts the global maximum np.max(x) instead of each row's maximum.
 Exact in exact arithmetic, but a row far below the global maximum underflows to 0/0.
-Everything else in this module is correct.
 """
 
 import numpy as np

@@ -1,9 +1,6 @@
-"""Mutant `max_without_keepdims`.
-
-Calls np.max(x, axis=1) without keepdims=True (both functions).
+"""Calls np.max(x, axis=1) without keepdims=True (both functions).
 The (N,) maximum broadcasts against the columns: a shape error when N != C, a wrong
 shift when N == C, correct only when N = 1.
-Everything else in this module is correct.
 """
 
 import numpy as np

@@ -1,8 +1,5 @@
-"""Mutant `mutates_input`.
-
-softmax_loss shifts x in place (x -= max), modifying the caller's array.
+"""softmax_loss shifts x in place (x -= max), modifying the caller's array.
 The returned values are correct; the caller's scores are changed.
-Everything else in this module is correct.
 """
 
 import numpy as np
@@ -19,19 +16,3 @@ def softmax_loss(x, y):
     dx[np.arange(N), y] -= 1
     dx /= N
     return loss, dx
-
-
-def softmax_loss_vectorized(W, X, y, reg):
-    N = X.shape[0]
-    scores = X.dot(W)
-    scores = scores - np.max(scores, axis=1, keepdims=True)
-    exp_scores = np.exp(scores)
-    probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)
-    loss = -np.sum(np.log(probs[np.arange(N), y])) / N
-    loss += reg * np.sum(W * W)
-    dscores = probs.copy()
-    dscores[np.arange(N), y] -= 1
-    dscores /= N
-    dW = X.T.dot(dscores)
-    dW += 2 * reg * W
-    return loss, dW

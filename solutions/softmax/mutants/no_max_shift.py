@@ -1,9 +1,6 @@
-"""Mutant `no_max_shift`.
-
-No max-shift before np.exp (both functions).
+"""No max-shift before np.exp (both functions).
 Correct for moderate scores; exp overflows to inf (or underflows to 0) for scores
 around +-1000 and the loss and gradient become NaN.
-Everything else in this module is correct.
 """
 
 import numpy as np

@@ -1,9 +1,6 @@
-"""Mutant `num_classes_from_labels`.
-
-Builds the one-hot matrix with C = len(np.unique(y)) (both functions).
+"""Builds the one-hot matrix with C = len(np.unique(y)) (both functions).
 Right when the batch contains every class; wrong (or a shape error) when it does not,
 e.g. for a single example.
-Everything else in this module is correct.
 """
 
 import numpy as np

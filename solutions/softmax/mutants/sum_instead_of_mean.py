@@ -1,8 +1,5 @@
-"""Mutant `sum_instead_of_mean`.
-
-The data loss is summed over the batch instead of averaged (both functions).
+"""The data loss is summed over the batch instead of averaged (both functions).
 The gradients are still divided by N, so only the loss values are wrong.
-Everything else in this module is correct.
 """
 
 import numpy as np

@@ -1,8 +1,5 @@
-"""Mutant `wrong_label_indexing`.
-
-The loss uses probs[:, y] (an N x N block) instead of probs[np.arange(N), y].
+"""The loss uses probs[:, y] (an N x N block) instead of probs[np.arange(N), y].
 Only the loss values are wrong (both functions); the gradients are right.
-Everything else in this module is correct.
 """
 
 import numpy as np

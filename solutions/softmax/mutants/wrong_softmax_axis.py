@@ -1,8 +1,5 @@
-"""Mutant `wrong_softmax_axis`.
-
-Normalises the probabilities over axis=0 (the examples) instead of axis=1 (the classes).
+"""Normalises the probabilities over axis=0 (the examples) instead of axis=1 (the classes).
 Both functions; loss and gradient are wrong.
-Everything else in this module is correct.
 """
 
 import numpy as np
