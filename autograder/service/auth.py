@@ -201,13 +201,13 @@ def authenticate(db: ServiceDB, request: Request) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         with db.read() as s:
-            row = s.execute(sa.select(WebSession, ServiceUser)
-                            .join(ServiceUser, ServiceUser.id == WebSession.user_id)
-                            .where(WebSession.token_hash == _digest(cookie),
-                                   ServiceUser.course_id == db.course_id)).first()
-        if row is None or row[0].expires_at < _now():
+            found = s.execute(sa.select(WebSession, ServiceUser)
+                              .join(ServiceUser, ServiceUser.id == WebSession.user_id)
+                              .where(WebSession.token_hash == _digest(cookie),
+                                     ServiceUser.course_id == db.course_id)).first()
+        if found is None or found[0].expires_at < _now():
             raise _unauthorized("your session has ended; log in again")
-        return _principal(row[1], "session")
+        return _principal(found[1], "session")
     return None
 
 

@@ -258,12 +258,13 @@ def heartbeat(db: ServiceDB, job_id: int, token: str, lease_s: float = 30.0) -> 
     """Renew the lease; False when the caller no longer holds it (stop working on the job)."""
     now = _now()
     with db.write() as s:
-        done = s.execute(sa.update(GradingJob)
-                         .where(GradingJob.id == job_id, GradingJob.lease_token == token,
-                                GradingJob.state == JobState.RUNNING)
-                         .values(lease_expires_at=now + dt.timedelta(seconds=lease_s),
-                                 heartbeat_at=now))
-        return done.rowcount == 1
+        renewed = s.scalar(sa.update(GradingJob)
+                           .where(GradingJob.id == job_id, GradingJob.lease_token == token,
+                                  GradingJob.state == JobState.RUNNING)
+                           .values(lease_expires_at=now + dt.timedelta(seconds=lease_s),
+                                   heartbeat_at=now)
+                           .returning(GradingJob.id))
+        return renewed is not None
 
 
 def _held(s: Session, job_id: int, token: str) -> GradingJob | None:
@@ -345,7 +346,7 @@ def queue_position(db: ServiceDB, job_id: int, fairness_window_s: float = 3600.0
 def mean_grading_s(db: ServiceDB, assignment_pk: int, last: int = 50) -> float | None:
     """The mean time of the assignment's last ``last`` gradings (for a wait estimate)."""
     with db.read() as s:
-        times = list(s.scalars(sa.select(GradingJob.grading_s)
+        times: list[float] = list(s.scalars(sa.select(GradingJob.grading_s)
                                .where(GradingJob.assignment_pk == assignment_pk,
                                       GradingJob.grading_s.is_not(None))
                                .order_by(GradingJob.id.desc()).limit(last)))
