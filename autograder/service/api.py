@@ -172,8 +172,16 @@ async def _capped(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
 
 
 def _upload_name(raw: str | None, index: int) -> str:
+    """The uploaded file's own name (no folders), or a 422 saying what to rename."""
     name = PurePosixPath((raw or "").replace("\\", "/")).name
-    return name or f"upload{index}"
+    if not name:
+        return f"upload{index}"
+    if name in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in name) \
+            or len(name.encode("utf-8", "surrogateescape")) > 255:
+        raise HTTPException(422, detail=f"the file name {neutralise_name(name)[:80]!r} cannot "
+                                        f"be stored; rename the file using letters, digits, "
+                                        f"'_', '-' and '.' (e.g. softmax.py) and submit again")
+    return name
 
 
 @router.post("/assignments/{name}/submissions", status_code=202)

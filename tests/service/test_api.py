@@ -95,6 +95,12 @@ def test_bad_input_gets_a_clear_message_and_stores_nothing(service):
                 files={"files": ("toy.py", b"")}), 422, "empty"),
         (c.post("/api/v1/assignments/toy/submissions", headers=h,
                 files={"files": ("notes.txt", b"hi")}), 422, "submit a folder, a .zip"),
+        (c.post("/api/v1/assignments/toy/submissions", headers=h,
+                files={"files": ("..", CORRECT)}), 422, "rename the file"),
+        (c.post("/api/v1/assignments/toy/submissions", headers=h,
+                files={"files": ("a" * 300 + ".py", CORRECT)}), 422, "rename the file"),
+        (c.post("/api/v1/assignments/toy/submissions", headers=h,
+                files={"files": ("to\x1by.py", CORRECT)}), 422, "rename the file"),
         (c.get("/api/v1/submissions/abc", headers=h), 422, "submission_id"),
         (c.get("/api/v1/nowhere", headers=h), 404, "/api/v1"),
     ]
