@@ -200,3 +200,33 @@ def test_a_job_the_platform_fails_three_times_ends_system_error(tmp_path, monkey
         assert svc.submit("alice").status_code == 202
     finally:
         svc.db.close()
+
+
+def test_files_in_an_upload_are_never_imported_by_the_trusted_side(tmp_path):
+    """An upload holding conftest.py, sitecustomize.py and a fake ``autograder`` package: the
+    worker grades it normally and none of them runs on the trusted side (each would leave a
+    marker file; the sandbox cannot write there anyway, so a marker means the grader ran it)."""
+    import io
+    import zipfile
+
+    marker = tmp_path / "markers"
+    marker.mkdir()
+    payload = f"open({str(marker)!r} + '/' + __name__, 'w').write('ran')\n"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("toy.py", CORRECT)
+        for name in ("conftest.py", "sitecustomize.py", "usercustomize.py",
+                     "autograder/__init__.py", "pytest.py", "numpy.py"):
+            zf.writestr(name, payload)
+    course = build_course(tmp_path / "course")
+    svc = make_service(course, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    runner = JobRunner(svc.settings, svc.db, "isolated")
+    try:
+        sid = svc.submit("alice", buf.getvalue(), name="work.zip").json()["id"]
+        assert runner.run_once()
+        body = svc.client.get(f"/api/v1/submissions/{sid}", headers=svc.auth("alice")).json()
+        assert body["state"] == "graded" and body["tests"][0]["status"] == "passed", body
+        assert list(marker.iterdir()) == []
+    finally:
+        runner.close()
+        svc.db.close()
