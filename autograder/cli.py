@@ -49,15 +49,24 @@ def main() -> None:
     """Grade deep-learning assignments: student code runs sandboxed, verdicts stay trusted."""
 
 
+variant_option = click.option(
+    "--variant", default=None, metavar="V",
+    help="For an exam with variants: only variant V (default: every variant).")
+
+
 @main.command()
 @click.argument("name")
+@variant_option
 @course_option
-def release(name: str, course_dir: Path | None) -> None:
-    """Build release/NAME/ (stubs, handout, public tests) from the solution and assignment."""
+def release(name: str, variant: str | None, course_dir: Path | None) -> None:
+    """Build release/NAME/ (stubs, handout, public tests) from the solution and assignment;
+    for an exam with variants, release/NAME/variants/<v>/ for every variant."""
     from autograder.authoring.release import build_release
 
     try:
         assignment = _course(course_dir).assignment(name)
+        if variant is not None:
+            assignment = assignment.variant_of(variant)
         written = build_release(assignment)
     except (ConfigError,) as e:
         raise UserError(str(e)) from None
@@ -250,10 +259,11 @@ def check(directory: Path | None) -> None:
 
 @main.command()
 @click.argument("name")
+@variant_option
 @course_option
-def verify(name: str, course_dir: Path | None) -> None:
+def verify(name: str, variant: str | None, course_dir: Path | None) -> None:
     """Prove assignment NAME is sound: reference passes, stub fails, mutants lose points,
-    the release is current and leaks nothing."""
+    the release is current and leaks nothing. An exam is sound when every variant is."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -265,6 +275,8 @@ def verify(name: str, course_dir: Path | None) -> None:
     console = Console()
     try:
         assignment = _course(course_dir).assignment(name)
+        if variant is not None:
+            assignment = assignment.variant_of(variant)
         with make_sandbox("process") as sandbox:
             with console.status(f"verifying {name}: grading the reference, the stub and the "
                                 f"mutants"):
@@ -300,7 +312,7 @@ def verify(name: str, course_dir: Path | None) -> None:
         console.print(table)
     for check in report.checks:
         mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
-        console.print(f"{mark} {check.name}")
+        console.print(f"{mark} {escape(check.name)}")
         for line in check.details[:20]:
             console.print(f"       {line}", markup=False, highlight=False)
     if not report.ok:

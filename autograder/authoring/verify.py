@@ -125,6 +125,9 @@ def _stage(dest: Path, modules: dict[str, str], support: list[Path]) -> Path:
 
 
 def verify(assignment: Assignment, sandbox: Sandbox) -> VerifyReport:
+    if assignment.variant_names():  # an exam: every variant, as an assignment of its own
+        from autograder.authoring.variants import verify_variants
+        return verify_variants(assignment, sandbox)
     cfg = assignment.config
     checks: list[Check] = []
 
