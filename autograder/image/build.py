@@ -31,6 +31,7 @@ from pathlib import Path
 
 import autograder
 from autograder.errors import UserError
+from autograder.sandbox import policy
 
 DEFAULT_TAG = "autograder-runner:latest"
 BASE_TAG = "autograder-base:bookworm"
@@ -46,8 +47,7 @@ TORCH_WHEEL_GLOB = "torch-*+cpu-cp311-cp311-*.whl"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
 #: What the image holds of the platform: the runner and what it imports, nothing else.
-RUNNER_FILES = ("__init__.py", "protocol.py", "runner/__init__.py", "runner/serve.py",
-                "runner/container_entry.py")
+RUNNER_FILES = policy.RUNNER_FILES
 
 
 class ImageBuildError(UserError):

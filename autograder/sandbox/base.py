@@ -51,22 +51,41 @@ class Limits:
 
 @dataclass(frozen=True)
 class ExitInfo:
+    """How a runner ended, as its sandbox observed it (never as the runner said).
+
+    ``code``: the exit status, or 128 + the signal number when ``signaled``. ``ambiguous``: the
+    backend saw only a status above 128 and cannot tell ``exit(137)`` from a SIGKILL (docker's
+    init reports both alike). ``cpu_s`` and ``maxrss_kb`` are the runner's own (with the
+    processes it started and waited for), 0 where the backend cannot measure them."""
+
     code: int
     signaled: bool = False
     cpu_s: float = 0.0
     maxrss_kb: int = 0
+    ambiguous: bool = False
+
+    @property
+    def signal(self) -> int:
+        """The signal that killed the runner, 0 if it exited (or the backend cannot tell)."""
+        return self.code - 128 if self.signaled and self.code > 128 else 0
 
     def describe(self) -> str:
-        if self.signaled or self.code > 128:
-            num = self.code - 128 if self.code > 128 else self.code
-            try:
-                name = signal.Signals(num).name
-            except ValueError:
-                name = f"signal {num}"
+        if self.signaled or (self.ambiguous and self.code > 128):
+            name = _signal_name(self.code - 128)
             meaning = {"SIGKILL": "killed", "SIGXCPU": "CPU time limit exceeded",
                        "SIGSEGV": "segmentation fault", "SIGABRT": "aborted"}.get(name, "")
-            return f"killed by {name}" + (f" ({meaning})" if meaning else "")
+            killed = f"killed by {name}" + (f" ({meaning})" if meaning else "")
+            if not self.signaled:
+                return f"exited with status {self.code} or was {killed}"
+            return killed
         return f"exited with status {self.code}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 class OutputBuffer:
@@ -140,6 +159,9 @@ class RunnerProcess(ABC):
                     kill(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+
+    def serving(self) -> None:
+        """The runner has said hello: what it uses from now on is the student code's own."""
 
     @abstractmethod
     def exit_info(self, timeout: float = 2.0) -> ExitInfo | None:

@@ -6,7 +6,8 @@ As root (a grading server), the child gets, in this order:
    PID namespace, so when it dies every process it started dies with it (fork bombs, stray
    daemons, threads left running);
 2. a private root: a size-bounded tmpfs holding read-only bind mounts of the system and Python
-   directories only (``/usr``, the interpreter, the virtual environment, the runner's package),
+   directories only (``/usr``, the interpreter without its site-packages, the runner's own five
+   files and the files of the libraries it may import, one by one; see ``Plan``),
    a fresh ``/proc`` of its own PID namespace, ``/dev/null`` and friends, and a writable
    ``/submission`` (a copy of the student's files) and ``/tmp``. The course repository, hidden
    tests, the reference solution, other submissions and the grader's ``/proc`` entries do not
@@ -30,6 +31,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.sandbox import policy
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
@@ -49,7 +52,7 @@ MS_PRIVATE = 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 
 SANDBOX_WORKDIR = "/submission"
-_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 _DEVICES = ("null", "zero", "full", "random", "urandom")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -70,7 +73,15 @@ class Plan:
     max_processes: int
     disk_mb: int
     max_open_files: int = 256
-    readonly_paths: tuple[str, ...] = ()  # interpreter, venv, runner package: bound read-only
+    readonly_paths: tuple[str, ...] = ()  # the interpreter's own tree: bound read-only
+    # Directories inside those (the interpreter's own site-packages) hidden under an empty,
+    # read-only tmpfs: only the libraries below appear there.
+    hidden_paths: tuple[str, ...] = ()
+    # (source, target) pairs bound read-only one by one: the runner's own files and each file
+    # or folder of the libraries a runner may import, nothing else of the virtualenv.
+    binds: tuple[tuple[str, str], ...] = ()
+    # Small files and symlinks copied as they are (the virtualenv's pyvenv.cfg and python).
+    copies: tuple[str, ...] = ()
     root_mount: str = ""      # an empty directory to build the private root on
     workdir: str = ""         # without root: where to copy the files (fresh, per runner)
 
@@ -121,7 +132,7 @@ def build_root(plan: Plan) -> str:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV,
            f"size={plan.disk_mb}m,mode=755,nr_inodes=65536")
-    for d in _SYSTEM_DIRS:
+    for d in SYSTEM_DIRS:
         if os.path.islink(d):
             os.symlink(os.readlink(d), root + d)
         elif os.path.isdir(d):
@@ -133,6 +144,24 @@ def build_root(plan: Plan) -> str:
             continue
         os.makedirs(root + real, exist_ok=True)
         _bind_readonly(real, root + real)
+    hidden = [root + h for h in plan.hidden_paths if os.path.isdir(root + h)]
+    for h in hidden:
+        _mount("tmpfs", h, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+    for source, target in plan.binds:
+        if not os.path.lexists(source) or os.path.lexists(root + target):
+            continue
+        os.makedirs(os.path.dirname(root + target), exist_ok=True)
+        if os.path.isdir(source):
+            os.mkdir(root + target)
+        else:
+            Path(root + target).touch()
+        _bind_readonly(source, root + target)
+    for h in hidden:
+        _mount(None, h, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+    for path in plan.copies:
+        if os.path.lexists(path) and not os.path.lexists(root + path):
+            os.makedirs(os.path.dirname(root + path), exist_ok=True)
+            shutil.copy2(path, root + path, follow_symlinks=False)
     # /etc: only what the dynamic loader and Python need, plus a passwd entry for the uid.
     os.makedirs(root + "/etc", exist_ok=True)
     for f in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf"):
@@ -221,16 +250,9 @@ def no_new_privs() -> bool:
 
 
 def clean_environment(home: str) -> None:
+    """Replace the whole environment with the sandbox policy's clean one."""
     os.environ.clear()
-    os.environ.update({
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "TMPDIR": "/tmp",
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    })
+    os.environ.update(policy.clean_environment(home))
 
 
 def close_fds_except(keep: set[int]) -> None:

@@ -40,6 +40,7 @@ one runner only.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -183,6 +184,7 @@ class RunSpec:
     gpu_device: str | None = None
     seccomp_file: str = ""
     instance: str = ""
+    cidfile: str = ""  # where docker writes the container's id (its cgroup's name)
 
 
 def run_command(docker: str, spec: RunSpec) -> list[str]:
@@ -220,6 +222,8 @@ def run_command(docker: str, spec: RunSpec) -> list[str]:
         "--mount", f"type=bind,source={spec.channel_dir},target=/ag/chan,readonly",
         "--mount", f"type=bind,source={spec.files_dir},target=/ag/files,readonly",
     ]
+    if spec.cidfile:
+        cmd += ["--cidfile", spec.cidfile]
     for key, value in CLEAN_ENV.items():
         cmd += ["--env", f"{key}={value}"]
     cmd += gpu_flags(spec.gpu_device)
@@ -270,6 +274,78 @@ class DockerExitInfo(ExitInfo):
         return super().describe()
 
 
+class _CgroupUsage:
+    """The student's own CPU time and peak memory from the container's cgroup: the CPU used
+    since the hand-over (the interpreter's start and imports before it are not the student's)
+    and the memory peak since then (reset at the hand-over where cgroup v1 allows it). Read
+    while the container still exists (the grader samples it before it ends the runner); a
+    runner that dies by itself takes its cgroup with it, and its figures stay 0."""
+
+    _ROOTS = ("/sys/fs/cgroup/{ctl}/docker/{id}",
+              "/sys/fs/cgroup/{ctl}/system.slice/docker-{id}.scope",
+              "/sys/fs/cgroup/system.slice/docker-{id}.scope", "/sys/fs/cgroup/docker/{id}")
+
+    def __init__(self, cpu_file: str | None, memory_file: str | None, v2: bool):
+        self.cpu_file = cpu_file
+        self.memory_file = memory_file
+        self.v2 = v2
+        self.cpu_s = 0.0
+        self.maxrss_kb = 0
+        self._cpu_base = self._cpu()
+
+    def rebase(self) -> None:
+        """From now on (the runner has said hello: its imports are done) it is the student's."""
+        self._cpu_base = self._cpu()
+        if self.memory_file and not self.v2:
+            try:
+                with open(self.memory_file, "w") as f:
+                    f.write("0")
+            except OSError:
+                pass
+
+    @classmethod
+    def of(cls, cidfile: str) -> _CgroupUsage:
+        try:
+            cid = Path(cidfile).read_text().strip()
+        except OSError:
+            cid = ""
+        for root in cls._ROOTS if cid else ():
+            v1_cpu = root.format(ctl="cpuacct", id=cid) + "/cpuacct.usage"
+            if os.path.exists(v1_cpu):
+                return cls(v1_cpu, root.format(ctl="memory", id=cid)
+                           + "/memory.max_usage_in_bytes", v2=False)
+            v2_cpu = root.format(ctl="", id=cid).replace("//", "/") + "/cpu.stat"
+            if "{ctl}" not in root and os.path.exists(v2_cpu):
+                return cls(v2_cpu, os.path.dirname(v2_cpu) + "/memory.peak", v2=True)
+        return cls(None, None, v2=False)
+
+    def _cpu(self) -> float | None:
+        if self.cpu_file is None:
+            return None
+        try:
+            text = Path(self.cpu_file).read_text()
+        except OSError:
+            return None
+        if self.v2:
+            usec = next((int(line.split()[1]) for line in text.splitlines()
+                         if line.startswith("usage_usec")), None)
+            return usec / 1e6 if usec is not None else None
+        return int(text) / 1e9
+
+    def sample(self) -> None:
+        cpu = self._cpu()
+        if cpu is not None and self._cpu_base is not None:
+            self.cpu_s = max(0.0, cpu - self._cpu_base)
+        if self.memory_file:
+            try:
+                self.maxrss_kb = int(Path(self.memory_file).read_text()) // 1024
+            except (OSError, ValueError):
+                pass
+
+    def apply(self, info: ExitInfo) -> ExitInfo:
+        return dataclasses.replace(info, cpu_s=round(self.cpu_s, 3), maxrss_kb=self.maxrss_kb)
+
+
 class DockerRunner(RunnerProcess):
     def __init__(self, channel: Channel, output_fd: int, output: OutputBuffer, *,
                  sandbox: DockerSandbox, name: str, proc: subprocess.Popen, run_dir: str,
@@ -288,6 +364,7 @@ class DockerRunner(RunnerProcess):
         self._exited = threading.Event()  # how it ended is known
         self._done = threading.Event()    # and the container is removed
         self._kill_lock = threading.Lock()
+        self.usage = _CgroupUsage.of(os.path.join(run_dir, "cid"))
         self._timer = threading.Timer(wall_s, self.kill)
         self._timer.daemon = True
         self._timer.start()
@@ -318,8 +395,10 @@ class DockerRunner(RunnerProcess):
                                   "{{.State.OOMKilled}}", self.name],
                                  capture_output=True, text=True)
             oom = out.stdout.strip() == "true"
-        signaled = code > 128 and code != 255
-        self._exit = DockerExitInfo(code=code, signaled=signaled, oom_killed=oom)
+        # docker's init reports a child's death by signal N as status 128 + N, the same as an
+        # exit with that status: only the grader's own kill and the OOM killer are known.
+        self._exit = DockerExitInfo(code=code, signaled=self._killed or oom,
+                                    ambiguous=code > 128 and code != 255, oom_killed=oom)
         self._exited.set()
         self.sandbox._remove(self.name)
         if self.lease is not None:
@@ -333,6 +412,7 @@ class DockerRunner(RunnerProcess):
             if self._killed or self.proc.poll() is not None:
                 return
             self._killed = True
+            self.usage.sample()
         subprocess.run([self.sandbox.docker, "kill", self.name], capture_output=True,
                        timeout=60)
         try:  # the client follows its container; if the daemon lost it, end the client too
@@ -340,19 +420,23 @@ class DockerRunner(RunnerProcess):
         except subprocess.TimeoutExpired:
             self.proc.kill()
 
+    def serving(self) -> None:
+        self.usage.rebase()
+
     def exit_info(self, timeout: float = 2.0) -> ExitInfo | None:
         if self._closed and not self._exited.is_set():
             # Ended by the grader: killed, whatever docker takes to confirm it.
             self._exited.wait(min(timeout, 0.05))
-            return self._exit or DockerExitInfo(code=128 + 9, signaled=True)
+            return self.usage.apply(self._exit or DockerExitInfo(code=128 + 9, signaled=True))
         self._exited.wait(timeout)
-        return self._exit
+        return self.usage.apply(self._exit) if self._exit is not None else None
 
     def close(self) -> None:
         """End the runner without waiting for docker: the channel closes (a runner waiting for
         a request exits by itself), the container is killed and removed in the background;
         :meth:`DockerSandbox.close` waits for all of it."""
         self._closed = True
+        self.usage.sample()  # while the container is still there: its cgroup goes with it
         self.release_pipes()
         threading.Thread(target=self.kill, name=f"kill-{self.name}", daemon=True).start()
 
@@ -439,7 +523,8 @@ class DockerSandbox(Sandbox):
                            channel_dir=chan, files_dir=files_dir, owner=self.owner,
                            expires=int(time.time() + POOL_MAX_IDLE_S + wall_s + 300),
                            cpus=self.cpus, gpu_device=lease.device if lease else None,
-                           seccomp_file=self.seccomp_file, instance=self.instance)
+                           seccomp_file=self.seccomp_file, instance=self.instance,
+                           cidfile=os.path.join(run_dir, "cid"))
             out_r, out_w = os.pipe()
             try:
                 proc = subprocess.Popen(run_command(self.docker, spec), stdin=subprocess.DEVNULL,

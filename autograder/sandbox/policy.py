@@ -96,6 +96,11 @@ def runner_uid(slot: int, base: int = UID_BASE) -> int:
 #: package with ``__init__.py``, ``protocol.py`` and ``runner/`` only.
 RUNNER_ROOT = "/opt/autograder-runner"
 
+#: The runner's own files, relative to the ``autograder`` package: all of the platform a
+#: sandbox holds (the docker image copies them, the process backend binds them).
+RUNNER_FILES: tuple[str, ...] = ("__init__.py", "protocol.py", "runner/__init__.py",
+                                 "runner/serve.py", "runner/container_entry.py")
+
 #: The libraries a runner can import besides the standard library (and what they require):
 #: the same set in the docker image and in the process backend's private root.
 RUNNER_LIBRARIES: tuple[str, ...] = ("numpy", "msgpack", "torch")

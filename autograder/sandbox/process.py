@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,21 +24,105 @@ import autograder
 from autograder.protocol import Channel
 from autograder.sandbox.base import (ExitInfo, Limits, OutputBuffer, RunnerProcess, Sandbox,
                                      SandboxError)
+from autograder.sandbox import policy
+from autograder.sandbox import confine
 from autograder.sandbox.confine import Plan
 
-UID_BASE = 61000
+UID_BASE = policy.UID_BASE
 # Imported once by the fork server. torch._dynamo is what the first torch.optim optimizer of a
 # process imports (about a second, longer on a loaded machine): every training submission
 # would pay it.
 DEFAULT_PRELOAD = ("numpy", "torch", "torch._dynamo")
 
 
+def _under_system_dir(path: str) -> bool:
+    return any(path == d or path.startswith(d + "/") for d in confine.SYSTEM_DIRS)
+
+
+def _site_dirs() -> list[str]:
+    """Every directory packages are installed in, for this interpreter and its base."""
+    import site
+    import sysconfig
+
+    dirs = set(site.getsitepackages()) | {sysconfig.get_paths()["purelib"],
+                                         sysconfig.get_paths()["platlib"]}
+    for prefix in {sys.base_prefix, sys.base_exec_prefix, "/usr", "/usr/local"}:
+        dirs |= set(site.getsitepackages([prefix]))
+    dirs.add("/usr/lib/python3/dist-packages")  # Debian's python3-* packages
+    return sorted(os.path.realpath(d) for d in dirs if os.path.isdir(d))
+
+
+def library_entries(names: tuple[str, ...] = policy.RUNNER_LIBRARIES) -> list[str]:
+    """The installed files and folders (top-level entries of a site-packages directory) of
+    ``names`` and of everything they require, recursively."""
+    import importlib.metadata as md
+    import re
+
+    from packaging.markers import InvalidMarker
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    entries: set[str] = set()
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue
+        for req in dist.requires or []:
+            try:
+                r = Requirement(req)
+                if r.marker is None or r.marker.evaluate({"extra": ""}):
+                    todo.append(r.name)
+            except (InvalidRequirement, InvalidMarker):
+                continue
+        for f in dist.files or []:
+            top = f.parts[0] if f.parts else ""
+            if not top or top in ("..", "__pycache__") or top.endswith(".pth"):
+                continue
+            entries.add(os.path.realpath(dist.locate_file(top)))
+    return sorted(e for e in entries if os.path.lexists(e))
+
+
+def runtime_view(runner_pkg: str) -> dict:
+    """The :class:`~autograder.sandbox.confine.Plan` fields that shape what of this machine's
+    Python a runner sees (see :meth:`ProcessSandbox._runtime_view`)."""
+    readonly = ProcessSandbox.readonly_paths()
+    sites = _site_dirs()
+    copies = []
+    if sys.prefix != sys.base_prefix:  # a virtualenv: its pyvenv.cfg and python, no more
+        venv = os.path.realpath(sys.prefix)
+        copies = [os.path.join(venv, "pyvenv.cfg")] + sorted(
+            os.path.join(venv, "bin", n) for n in os.listdir(os.path.join(venv, "bin"))
+            if n.startswith("python") and os.path.islink(os.path.join(venv, "bin", n)))
+    return {
+        "readonly_paths": readonly,
+        "hidden_paths": tuple(sites),
+        "binds": ((runner_pkg, policy.RUNNER_ROOT + "/autograder"),
+                  *((e, e) for e in library_entries())),
+        "copies": tuple(copies),
+    }
+
+
 class ProcessRunner(RunnerProcess):
-    def __init__(self, *args, status_fd: int, **kwargs):
+    """A runner of the process backend. Its status pipe carries the init's report of the
+    runner's own wait status and resource use, then the supervisor's report of the init's."""
+
+    #: How long the init may take to end the runner and report, before the SIGKILL.
+    END_WAIT_S = 2.0
+
+    def __init__(self, *args, status_fd: int, init_pid: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.status_fd = status_fd
+        self.init_pid = init_pid
         self._status_buf = b""
+        self._runner_report: dict | None = None
         self._exit: ExitInfo | None = None
+        self._ended = False
 
     def exit_info(self, timeout: float = 2.0) -> ExitInfo | None:
         deadline = time.monotonic() + timeout
@@ -44,19 +130,43 @@ class ProcessRunner(RunnerProcess):
             remaining = deadline - time.monotonic()
             if remaining < 0:
                 return None
-            ready, _, _ = select.select([self.status_fd], [], [], remaining)
+            try:
+                ready, _, _ = select.select([self.status_fd], [], [], remaining)
+            except (OSError, ValueError):  # the pipe is already closed
+                return None
             if not ready:
                 return None
             chunk = os.read(self.status_fd, 4096)
             if not chunk:
                 break
             self._status_buf += chunk
-            for line in self._status_buf.split(b"\n"):
-                if line.startswith(b"{") and b'"exit"' in line:
-                    d = json.loads(line)
-                    self._exit = ExitInfo(code=d["exit"], signaled=d["signaled"],
-                                          cpu_s=d["cpu_s"], maxrss_kb=d["maxrss_kb"])
+            *lines, self._status_buf = self._status_buf.split(b"\n")
+            for line in lines:
+                if not line.startswith(b"{"):
+                    continue
+                d = json.loads(line)
+                if "runner" in d:
+                    self._runner_report = d["runner"]
+                elif "exit" in d:
+                    # The runner's own status and usage where the init reported them (always,
+                    # unless the sandbox failed before the runner started); else the init's.
+                    r = self._runner_report or d
+                    self._exit = ExitInfo(code=r["exit"], signaled=r["signaled"],
+                                          cpu_s=r["cpu_s"], maxrss_kb=r["maxrss_kb"])
         return self._exit
+
+    def kill(self) -> None:
+        """End the runner through its init (so its status and usage are reported), then kill
+        whatever is left of it."""
+        if not self._ended and self._exit is None:
+            self._ended = True
+            try:
+                os.kill(self.init_pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+            else:
+                self.exit_info(timeout=self.END_WAIT_S)
+        super().kill()
 
     def close(self) -> None:
         super().close()
@@ -84,24 +194,33 @@ class ProcessSandbox(Sandbox):
         os.chmod(self._tmp.name, 0o711)
         self.root_mount = os.path.join(self._tmp.name, "root")
         os.makedirs(self.root_mount)
-        self._readonly_paths = self.readonly_paths()  # fixed for this process: computed once
+        self._view = self._runtime_view()
 
-    # The paths a runner needs read-only inside its private root.
+    def _runtime_view(self) -> dict:
+        """What of this machine's Python a runner sees (fixed for this process: computed
+        once): the interpreter's own tree without its site-packages, the runner's own files
+        (a copy, bound at :data:`~autograder.sandbox.policy.RUNNER_ROOT` as in the docker
+        image) and the files of the runner's libraries; never the rest of the virtualenv,
+        the ``autograder`` package or the course."""
+        runner_pkg = os.path.join(self._tmp.name, "runner", "autograder")
+        package = os.path.dirname(autograder.__file__)
+        for rel in policy.RUNNER_FILES:
+            os.makedirs(os.path.dirname(os.path.join(runner_pkg, rel)), exist_ok=True)
+            shutil.copyfile(os.path.join(package, rel), os.path.join(runner_pkg, rel))
+        os.chmod(os.path.join(self._tmp.name, "runner"), 0o755)
+        return runtime_view(runner_pkg)
+
     @staticmethod
     def readonly_paths() -> tuple[str, ...]:
-        paths = {sys.prefix, sys.base_prefix, sys.exec_prefix,
-                 os.path.dirname(autograder.__file__)}
-        for p in sys.path:
-            if p.endswith("site-packages") and os.path.isdir(p):
-                paths.add(p)
-        return tuple(sorted(paths))
+        """The interpreter's own trees, bound read-only into a runner's private root."""
+        return tuple(sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)
+                             if not _under_system_dir(os.path.realpath(p))}))
 
     def _ensure_zygote(self) -> socket.socket:
         if self._sock is not None and self._zygote is not None and self._zygote.poll() is None:
             return self._sock
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        env = policy.clean_environment(home="/")
         # -I: no user site, no PYTHONPATH, and no current directory on sys.path.
         self._zygote = subprocess.Popen(
             [sys.executable, "-I", "-m", "autograder.sandbox.zygote", str(child.fileno()),
@@ -129,7 +248,7 @@ class ProcessSandbox(Sandbox):
         plan = Plan(staging_dir=str(files), uid=self.uid_base + slot,
                     memory_mb=limits.memory_mb, cpu_s=limits.cpu_s,
                     max_processes=limits.max_processes, disk_mb=limits.disk_mb,
-                    readonly_paths=self._readonly_paths, root_mount=self.root_mount,
+                    root_mount=self.root_mount, **self._view,
                     workdir=workdir)
         request = {"op": "spawn", "plan": asdict(plan),
                    "max_message": limits.max_message_bytes}
@@ -145,7 +264,7 @@ class ProcessSandbox(Sandbox):
         runner = ProcessRunner(
             Channel(proto_out_r, proto_in_w, limits.max_message_bytes), out_r,
             OutputBuffer(limits.max_output_bytes), kill_pids=(init_pid,), degraded=[],
-            status_fd=status_r)
+            status_fd=status_r, init_pid=init_pid)
         return runner
 
     @staticmethod

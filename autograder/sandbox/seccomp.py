@@ -1,12 +1,11 @@
-"""A seccomp filter for the student runner (x86-64), built as a classic BPF program with ctypes.
+"""The process backend's seccomp filter (x86-64), a classic BPF program built with ctypes from
+:mod:`autograder.sandbox.policy` (the docker backend writes the same policy as docker's profile).
 
-It refuses, with EPERM, the system calls a grading runner never needs and that widen the
-kernel's attack surface or reach outside the sandbox: debugging other processes, mounting,
-entering or creating namespaces (``unshare``, ``setns``, and ``clone`` with any namespace
-flag), kernel keyrings, eBPF, perf events, userfaultfd, module loading, rebooting, clock and
-swap changes, cross-process memory access, file handles that bypass paths. ``clone3`` answers
-ENOSYS, so the C library falls back to ``clone``, whose flags the filter can inspect. Every
-other call is allowed, so numpy, torch threads, ``fork`` and ``subprocess`` keep working.
+It refuses with EPERM every call in :data:`~autograder.sandbox.policy.DENIED_SYSCALLS`,
+``clone`` with any namespace flag and ``fcntl``'s lock and lease commands; ``clone3`` answers
+ENOSYS, so the C library falls back to ``clone``, whose flags the filter can inspect. Any other
+ABI (32-bit x86, x32) is refused. Every other call is allowed, so numpy, torch threads,
+``fork`` and ``subprocess`` keep working.
 
 The filter is installed after ``no_new_privs`` and the uid switch, right before the runner
 serves, and is inherited by every process the student starts.
@@ -19,27 +18,19 @@ import errno
 import platform
 import struct
 
+from autograder.sandbox import policy
+
 AUDIT_ARCH_X86_64 = 0xC000003E
 _X32_SYSCALL_BIT = 0x40000000
-
-# x86-64 system call numbers.
-DENIED = {
-    "ptrace": 101, "syslog": 103, "personality": 135, "vhangup": 153, "adjtimex": 159,
-    "pivot_root": 155, "chroot": 161, "acct": 163, "settimeofday": 164, "mount": 165,
-    "umount2": 166, "swapon": 167, "swapoff": 168, "reboot": 169, "iopl": 172, "ioperm": 173,
-    "init_module": 175, "delete_module": 176, "quotactl": 179, "lookup_dcookie": 212,
-    "clock_settime": 227, "kexec_load": 246, "add_key": 248, "request_key": 249,
-    "keyctl": 250, "unshare": 272, "perf_event_open": 298, "fanotify_init": 300,
-    "name_to_handle_at": 303, "open_by_handle_at": 304, "setns": 308,
-    "process_vm_readv": 310, "process_vm_writev": 311, "finit_module": 313,
-    "kexec_file_load": 320, "bpf": 321, "userfaultfd": 323, "open_tree": 428,
-    "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
-    "mount_setattr": 442,
-}
-CLONE = 56
-CLONE3 = 435
-CLONE_NAMESPACE_FLAGS = (0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000
-                         | 0x20000000 | 0x40000000 | 0x00000080)  # NS, CGROUP, UTS, IPC, USER, PID, NET, TIME
+#: The refused calls by x86-64 number (the 32-bit-only names have none: that ABI is refused).
+DENIED = {name: policy.X86_64_NUMBERS[name] for name in policy.DENIED_SYSCALLS
+          if name not in policy.X86_ONLY}
+CLONE = policy.X86_64_CLONE
+CLONE3 = policy.X86_64_CLONE3
+FCNTL = policy.X86_64_FCNTL
+CLONE_NAMESPACE_FLAGS = 0
+for _flag in policy.CLONE_NAMESPACE_FLAGS.values():
+    CLONE_NAMESPACE_FLAGS |= _flag
 
 _LD_W_ABS = 0x20
 _JEQ_K = 0x15
@@ -51,6 +42,9 @@ _RET_KILL_PROCESS = 0x80000000
 _RET_ERRNO = 0x00050000
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
+#: Offsets in ``struct seccomp_data``: nr, arch, then the 64-bit arguments from 16 on (the low
+#: 32 bits first on little-endian x86-64).
+_NR, _ARCH, _ARG0, _ARG1 = 0, 4, 16, 24
 
 
 def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
@@ -59,29 +53,67 @@ def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
 
 def build_program() -> bytes:
     """The filter as raw ``sock_filter`` instructions."""
-    eperm = _RET_ERRNO | errno.EPERM
-    enosys = _RET_ERRNO | errno.ENOSYS
+    eperm = _RET_ERRNO | policy.EPERM
+    enosys = _RET_ERRNO | policy.ENOSYS
     prog = [
-        _insn(_LD_W_ABS, 0, 0, 4),                       # A = arch
+        _insn(_LD_W_ABS, 0, 0, _ARCH),
         _insn(_JEQ_K, 1, 0, AUDIT_ARCH_X86_64),          # x86-64? skip the kill
         _insn(_RET_K, 0, 0, _RET_KILL_PROCESS),          # another ABI: refuse outright
-        _insn(_LD_W_ABS, 0, 0, 0),                       # A = syscall number
+        _insn(_LD_W_ABS, 0, 0, _NR),
         _insn(_JGE_K, 0, 1, _X32_SYSCALL_BIT),           # the x32 ABI: refuse
         _insn(_RET_K, 0, 0, eperm),
     ]
-    for nr in sorted(DENIED.values()):
+    for nr in sorted(set(DENIED.values())):
         prog.append(_insn(_JEQ_K, 0, 1, nr))
         prog.append(_insn(_RET_K, 0, 0, eperm))
     prog += [
         _insn(_JEQ_K, 0, 1, CLONE3),
         _insn(_RET_K, 0, 0, enosys),
-        _insn(_JEQ_K, 0, 3, CLONE),                      # clone: look at its flags
-        _insn(_LD_W_ABS, 0, 0, 16),                      # A = low 32 bits of args[0]
+        _insn(_JEQ_K, 0, 4, CLONE),                      # clone: look at its flags
+        _insn(_LD_W_ABS, 0, 0, _ARG0),
         _insn(_JSET_K, 0, 1, CLONE_NAMESPACE_FLAGS),
         _insn(_RET_K, 0, 0, eperm),
         _insn(_RET_K, 0, 0, _RET_ALLOW),
     ]
+    commands = sorted(policy.FCNTL_LOCK_COMMANDS.values())
+    prog += [
+        _insn(_JEQ_K, 0, 2 * len(commands) + 2, FCNTL),  # fcntl: look at its command
+        _insn(_LD_W_ABS, 0, 0, _ARG1),
+    ]
+    for cmd in commands:
+        prog.append(_insn(_JEQ_K, 0, 1, cmd))
+        prog.append(_insn(_RET_K, 0, 0, eperm))
+    prog += [
+        _insn(_RET_K, 0, 0, _RET_ALLOW),                 # (end of fcntl)
+        _insn(_RET_K, 0, 0, _RET_ALLOW),
+    ]
     return b"".join(prog)
+
+
+def describe_program(program: bytes) -> dict[str, set]:
+    """What a program refuses, read back from its instructions (for the test that compares it
+    with the docker profile): ``{"syscalls": {names}, "clone_flags": {names},
+    "fcntl_commands": {names}}``."""
+    by_number = {nr: name for name, nr in DENIED.items()}
+    insns = [struct.unpack("=HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
+    refused: dict[str, set] = {"syscalls": set(), "clone_flags": set(), "fcntl_commands": set()}
+    eperm = _RET_ERRNO | policy.EPERM
+    loaded = None  # which seccomp_data field A holds
+    for i, (code, jt, jf, k) in enumerate(insns):
+        if code == _LD_W_ABS:
+            loaded = k
+            continue
+        if i + 1 >= len(insns) or insns[i + 1] != (_RET_K, 0, 0, eperm) or jt != 0 or jf != 1:
+            continue
+        if code == _JEQ_K and loaded == _NR and k in by_number:
+            refused["syscalls"].add(by_number[k])
+        elif code == _JEQ_K and loaded == _ARG1:
+            refused["fcntl_commands"] |= {n for n, v in policy.FCNTL_LOCK_COMMANDS.items()
+                                          if v == k}
+        elif code == _JSET_K and loaded == _ARG0:
+            refused["clone_flags"] |= {n for n, v in policy.CLONE_NAMESPACE_FLAGS.items()
+                                       if v & k == v}
+    return refused
 
 
 class _SockFprog(ctypes.Structure):

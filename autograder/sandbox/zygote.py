@@ -9,11 +9,13 @@ of a 2-second interpreter start.
 Process tree per runner::
 
     zygote ─ supervisor (host PID namespace: reports the init's pid, then its exit and rusage)
-               └─ init (PID 1 of a new PID namespace: builds the private root, reaps orphans)
+               └─ init (PID 1 of a new PID namespace: builds the private root, reaps orphans,
+                  │     reports the runner's own wait status and rusage)
                     └─ runner (PID 2: drops to the slot's uid, serves the protocol)
 
 When the runner exits, init exits, and the kernel kills everything left in the namespace.
-The grader kills a runner by killing its init.
+The grader ends a runner with SIGTERM to its init (which kills the runner and reports how it
+ended), then SIGKILL to the init and its process group for whatever is left.
 
 Requests arrive on a SOCK_SEQPACKET socket as a JSON plan plus four file descriptors: the
 protocol's read and write ends, the output pipe (stdout and stderr together) and the status pipe.
@@ -71,11 +73,29 @@ def _runner(plan: confine.Plan, proto_r: int, proto_w: int, workdir: str, is_roo
 
 def _init(plan: confine.Plan, fds: list[int], is_root: bool, namespaced: bool,
           degraded: list[str], max_message: int) -> None:
-    """PID 1 of the runner's namespace (or, without one, a reaper); never returns."""
+    """PID 1 of the runner's namespace (or, without one, a reaper); never returns.
+
+    It reports the runner's own wait status and resource use (``wait4`` of the runner: its CPU
+    time and peak memory, with what it waited for) on the status pipe before it exits. The
+    grader ends a runner with SIGTERM to this process (the runner's uid cannot signal it; as
+    PID 1 it gets no signal it has no handler for): it kills the runner, and in a namespace
+    everything else in it, then reaps and reports as usual. A SIGKILL from the grader would
+    lose the report: the kernel reaps the namespace's processes without accounting for them."""
     proto_r, proto_w, out_w, status_w = fds
+    runner = 0
+
+    def end_runner(*_: object) -> None:
+        if runner == 0:  # still building the sandbox: nothing of the student's runs yet
+            os._exit(143)
+        try:
+            # In its own PID namespace, kill(-1) reaches every process of the sandbox but this.
+            os.kill(-1 if namespaced else runner, signal.SIGKILL)
+        except OSError:
+            pass
+
+    signal.signal(signal.SIGTERM, end_runner)
     try:
         os.setpgid(0, 0)
-        os.close(status_w)
         os.dup2(out_w, 1)
         os.dup2(out_w, 2)
         os.close(out_w)
@@ -88,17 +108,24 @@ def _init(plan: confine.Plan, fds: list[int], is_root: bool, namespaced: bool,
         os._exit(71)
     runner = os.fork()
     if runner == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _runner(plan, proto_r, proto_w, workdir, is_root, degraded, max_message)
     os.close(proto_r)
     os.close(proto_w)
     code = 255
     while True:  # reap everything; leave when the runner itself is gone
         try:
-            pid, status = os.wait()
+            pid, status, usage = os.wait4(-1, 0)
         except ChildProcessError:
             break
         if pid == runner:
             code = _exit_code(status)
+            try:
+                _write_json(status_w, {"runner": {
+                    "exit": code, "signaled": os.WIFSIGNALED(status),
+                    "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}})
+            except OSError:
+                pass
             break
     os._exit(code)
 
@@ -144,8 +171,12 @@ def serve(sock: socket.socket) -> None:
         if not msg:
             return
         request = json.loads(msg)
-        plan = confine.Plan(**{**request["plan"],
-                               "readonly_paths": tuple(request["plan"]["readonly_paths"])})
+        fields = request["plan"]
+        plan = confine.Plan(**{**fields,
+                               "readonly_paths": tuple(fields["readonly_paths"]),
+                               "hidden_paths": tuple(fields["hidden_paths"]),
+                               "binds": tuple(tuple(b) for b in fields["binds"]),
+                               "copies": tuple(fields["copies"])})
         pid = os.fork()
         if pid == 0:
             sock.close()
