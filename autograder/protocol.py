@@ -6,6 +6,10 @@ msgpack (torch only if the process already loaded it).
 
 Framing: a 4-byte big-endian length, then one msgpack document. The receiver refuses a length
 above its cap *before* reading the body, so a runner cannot make the grader allocate 10 GB.
+Decoding is bounded too: no list or dict may claim more elements than the frame has bytes, and
+the grader decodes every reply under a :class:`DecodeBudget` (memory a small multiple of the
+frame, time within the call's deadline), so a frame of a million empty lists cannot cost it
+gigabytes.
 
 Values: ``None``, ``bool``, ``int``, ``float``, ``complex``, ``str``, ``bytes``, lists, tuples,
 dicts with ``str`` or ``int`` keys, numpy arrays and scalars of numeric dtype (``biufc``, little

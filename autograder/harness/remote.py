@@ -273,6 +273,7 @@ class StudentSession:
         if type(hello) is not dict or hello.get("op") != "hello":
             self.stop()
             raise ProtocolViolation("the student process did not start the protocol correctly")
+        runner.serving()
         # The start (a container, a fork, a private root) is the platform's time, not the
         # student's: the test's deadline moves by what it took.
         self.deadline += time.monotonic() - began

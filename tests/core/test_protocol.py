@@ -126,3 +126,78 @@ def test_channel_round_trip_and_closed_pipe():
     with pytest.raises(protocol.ChannelClosed):
         Channel(r, -1).recv_bytes()
     os.close(r)
+
+
+# --- decoding a hostile frame is bounded in memory and time ---------------------------------------
+def _lists_of(item: bytes, size: int, per: int = 2**12) -> bytes:
+    """A frame of about ``size`` bytes: a list of lists of ``per`` tiny items each."""
+    import struct
+
+    inner = b"\xdd" + struct.pack(">I", per) + item * per
+    n = size // len(inner)
+    return b"\xdd" + struct.pack(">I", n) + inner * n
+
+
+@pytest.mark.parametrize("item", [b"\x90", b"\x80", b"\xf0", b"\xa2\xc4\x80", b"\xd4\x01\x90"],
+                         ids=["empty lists", "empty dicts", "small negative ints",
+                              "short strings", "empty tuples"])
+def test_a_hostile_frame_costs_a_small_multiple_of_its_size(item):
+    import tracemalloc
+
+    frame = _lists_of(item, 2**20, per=2**10)
+    budget = protocol.DecodeBudget(len(frame))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProtocolError, match="too many small values for its size"):
+            decode(frame, budget=budget)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # msgpack's own C allocations are traced too (it allocates through Python's allocator).
+    assert peak < 12 * len(frame) + budget.MEMORY_FLOOR, peak / len(frame)
+    # Without the budget (as before) the same frame costs tens of times its size.
+    assert budget.limit < 9 * len(frame) + budget.MEMORY_FLOOR
+
+
+def test_one_list_may_not_claim_more_items_than_the_frame_has_bytes():
+    import struct
+
+    frame = b"\xdd" + struct.pack(">I", 2**31) + b"\xc0" * 100
+    with pytest.raises(ProtocolError, match="max_array_len"):
+        decode(frame, budget=protocol.DecodeBudget(len(frame)))
+    with pytest.raises(ProtocolError, match="max_array_len"):
+        decode(frame)
+
+
+def test_decoding_stops_at_the_calls_deadline():
+    import time
+
+    frame = _lists_of(b"\x90", 2**20, per=8)
+    budget = protocol.DecodeBudget(len(frame), memory_factor=10**6,
+                                   deadline=time.monotonic() - 1)
+    with pytest.raises(ProtocolError, match="longer to decode than the time left"):
+        decode(frame, budget=budget)
+
+
+def test_honest_replies_fit_the_budget():
+    values = [
+        [float(i) for i in range(200_000)],                     # a list of losses
+        [{"loss": 0.5, "acc": 0.9, "epoch": i} for i in range(20_000)],
+        list(range(300_000)),                                   # labels as a list
+        {"out": np.zeros((512, 512)), "cache": (np.ones(10), [1, 2, 3], {"x": 1.0})},
+    ]
+    for value in values:
+        data = encode(value)
+        decoded = decode(data, budget=protocol.DecodeBudget(len(data)))
+        assert type(decoded) is type(value)
+
+
+def test_refused_arrays_become_handles_that_say_which_dtypes_cross():
+    for arr, what in [(np.array(["2020-01-01"], dtype="datetime64[D]"), "dtype datetime64[D]"),
+                      (np.zeros(2, dtype=[("a", "<i4")]), "a structured dtype"),
+                      (np.array([object()], dtype=object), "dtype object")]:
+        name = protocol.unsendable_type_name(arr)
+        assert name.startswith(f"ndarray of {what}"), name
+        assert name.endswith(protocol.ACCEPTED_ARRAYS) and len(name) <= 100
+        out = decode(encode(arr, on_unsupported=lambda v: Handle(7, protocol.unsendable_type_name(v))))
+        assert out == Handle(7, name)
