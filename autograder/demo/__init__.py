@@ -1,9 +1,14 @@
 """``autograder demo``: the whole slice on the embedded defaults, in a temporary course.
 
 It copies the softmax assignment (sources and solutions) into a temporary course directory,
-builds the student release, grades the bundled samples (a correct submission, a buggy one, a
-zipped folder, a notebook, the untouched stub and a malicious one) in the process sandbox,
-prints the score table and writes one results.json per submission.
+builds the student release, grades the course's sample submissions (a correct submission, a
+buggy one, a zipped folder, a notebook, the untouched stub and a malicious one) in the process
+sandbox, prints the score table and writes one results.json per submission.
+
+The samples are staff-only course content, kept with the solutions
+(``solutions/softmax/samples/`` of the course repository the demo runs from), never inside this
+package: a correct sample is a full solution, and a student who installs the package must not
+get one.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-SAMPLES = Path(__file__).parent / "samples"
 ASSIGNMENT = "softmax"
+
+
+def samples_dir(course: Path) -> Path:
+    """The sample submissions of the demo's assignment, in a course repository."""
+    return course / "solutions" / ASSIGNMENT / "samples"
 
 
 def source_course() -> Path:
@@ -39,6 +48,10 @@ def build_demo_course(dest: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for part in ("assignments", "solutions"):
         shutil.copytree(src / part / ASSIGNMENT, dest / part / ASSIGNMENT, ignore=ignore)
+    if not samples_dir(src).is_dir():
+        raise FileNotFoundError(f"the demo needs the sample submissions in "
+                                f"{samples_dir(src)}; run it from a checkout of the course "
+                                f"repository")
     if (src / "course.toml").is_file():
         shutil.copy(src / "course.toml", dest / "course.toml")
     else:
@@ -48,7 +61,7 @@ def build_demo_course(dest: Path) -> Path:
 
 def demo_uploads(course: Path, workdir: Path) -> list[Path]:
     """The sample submissions, in the forms students send them."""
-    samples = SAMPLES / ASSIGNMENT
+    samples = samples_dir(course)
     uploads = workdir / "uploads"
     uploads.mkdir(parents=True)
     out = []

@@ -53,7 +53,7 @@ def test_release_of_unknown_assignment_says_which_exist(course):
 
 @needs_root
 def test_grade_writes_gradescope_results_for_each_form(course, tmp_path):
-    samples = REPO / "autograder/demo/samples/softmax"
+    samples = REPO / "solutions/softmax/samples"
     zipped = tmp_path / "zipped.zip"
     with zipfile.ZipFile(zipped, "w") as zf:
         zf.write(samples / "correct.py", "folder/softmax.py")
@@ -78,7 +78,7 @@ def test_grade_writes_gradescope_results_for_each_form(course, tmp_path):
 
 @needs_root
 def test_grade_table_shows_scores(course):
-    samples = REPO / "autograder/demo/samples/softmax"
+    samples = REPO / "solutions/softmax/samples"
     result = run("grade", "softmax", str(samples / "correct.py"), cwd=course)
     assert result.returncode == 0, result.stderr
     assert "36 / 36" in result.stdout and "correct" in result.stdout
@@ -91,10 +91,10 @@ def test_check_in_a_release_copy(course, tmp_path):
     stub = run("check", cwd=mine)
     assert stub.returncode == 1
     assert "not implemented" in stub.stdout and "0 of 9 public tests pass" in stub.stdout
-    shutil.copy(REPO / "autograder/demo/samples/softmax/buggy.py", mine / "softmax.py")
+    shutil.copy(REPO / "solutions/softmax/samples/buggy.py", mine / "softmax.py")
     buggy = run("check", cwd=mine)
     assert buggy.returncode == 1 and "relative error" in buggy.stdout
-    shutil.copy(REPO / "autograder/demo/samples/softmax/correct.py", mine / "softmax.py")
+    shutil.copy(REPO / "solutions/softmax/samples/correct.py", mine / "softmax.py")
     good = run("check", cwd=mine)
     assert good.returncode == 0, good.stdout
     assert "9 of 9 public tests pass" in good.stdout

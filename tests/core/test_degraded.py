@@ -18,7 +18,7 @@ SETPRIV = shutil.which("setpriv")
                     reason="needs root and setpriv to drop CAP_SYS_ADMIN")
 def test_without_namespaces_grading_works_and_reports_what_is_missing(tmp_path):
     # Root without CAP_SYS_ADMIN, as inside an unprivileged container: unshare fails.
-    sample = REPO / "autograder/demo/samples/softmax/correct.py"
+    sample = REPO / "solutions/softmax/samples/correct.py"
     result = subprocess.run(
         [SETPRIV, "--inh-caps=-sys_admin", "--bounding-set=-sys_admin", sys.executable, "-m",
          "autograder.cli", "grade", "softmax", str(sample), "--output", str(tmp_path / "out"),
