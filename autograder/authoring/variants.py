@@ -7,9 +7,14 @@ exam as a whole, so grading, the sandbox and the per-assignment checks need no e
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from autograder.authoring.release import ReleaseFile, plan_release, release_differences
 from autograder.course import Assignment
 from autograder.sandbox.base import Sandbox
+
+if TYPE_CHECKING:  # verify imports this module lazily: no import circle at run time
+    from autograder.authoring.verify import Check, VerifyReport
 
 __all__ = ["plan_variant_releases", "verify_variants"]
 
@@ -24,12 +29,12 @@ def plan_variant_releases(exam: Assignment) -> list[ReleaseFile]:
     return sorted(files, key=lambda f: f.path)
 
 
-def _exam_checks(exam: Assignment) -> list:
+def _exam_checks(exam: Assignment) -> list[Check]:
     """What concerns the exam as a whole: its variants exist, the release folder holds exactly
     the current variants, no release file holds the exam password, the variants weigh the same."""
     from autograder.authoring.verify import Check
 
-    checks = []
+    checks: list[Check] = []
     missing = [f"{v.label}: no {folder} folder {path}; create it (see docs/authoring.md)"
                for v in exam.variants()
                for folder, path in (("public", v.public_dir), ("solution", v.solution_dir))
@@ -50,7 +55,7 @@ def _exam_checks(exam: Assignment) -> list:
     return checks
 
 
-def verify_variants(exam: Assignment, sandbox: Sandbox):  # -> VerifyReport
+def verify_variants(exam: Assignment, sandbox: Sandbox) -> VerifyReport:
     """``verify`` of an exam: every variant verified as an assignment of its own, its checks
     named ``[<v>] ...`` and its mutants ``<v>/<mutant>``, plus the exam-wide checks. The exam is
     sound when every variant is."""
@@ -62,7 +67,7 @@ def verify_variants(exam: Assignment, sandbox: Sandbox):  # -> VerifyReport
     totals: dict[str, float] = {}
     for variant in exam.variants():
         report = verify(variant, sandbox)
-        tag = variant.variant
+        tag = variant.label.removeprefix(f"{exam.name}/")
         checks += [Check(f"[{tag}] {c.name}", c.ok, c.details) for c in report.checks]
         for row in report.mutants:
             row.mutant = f"{tag}/{row.mutant}"
