@@ -230,3 +230,28 @@ def test_files_in_an_upload_are_never_imported_by_the_trusted_side(tmp_path):
     finally:
         runner.close()
         svc.db.close()
+
+
+def test_stopping_the_service_mid_job_gives_the_job_back_uncounted(tmp_path):
+    course, url, token = _setup(tmp_path, sleep_s=4.0)
+    h = {"Authorization": f"Bearer {token}"}
+    serve = ServeProcess(course, url, workers=1, lease_s=30.0).start()
+    try:
+        r = httpx.post(f"{serve.url}/api/v1/assignments/toy/submissions", headers=h,
+                       files={"files": ("toy.py", CORRECT)})
+        sid = r.json()["id"]
+        _running_job(url, course, sid)
+        time.sleep(0.5)
+    finally:
+        serve.stop()  # Ctrl-C: the worker is stopped mid-job
+    job, runs = _job_row(url, course, sid)
+    assert (job.state, job.failures, runs) == (JobState.QUEUED, 0, 0)
+    again = ServeProcess(course, url, workers=1, lease_s=30.0).start()
+    try:
+        with httpx.Client(base_url=again.url) as c:
+            body = wait_state(c, h, sid, TERMINAL, timeout=120)
+        assert body["state"] == "graded"
+        job, runs = _job_row(url, course, sid)
+        assert (job.attempts, job.failures, runs) == (2, 0, 1)
+    finally:
+        again.stop()
