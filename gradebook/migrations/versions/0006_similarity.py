@@ -1,0 +1,20 @@
+"""similarity reports and reviewed pairs (issue 14).
+
+Placeholder: empty until its tables land (the revision chain stays whole meanwhile).
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
