@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from autograder.config import load_course
-from autograder.service import api, queue
+from autograder.service import api, queue, staff_pages
 from autograder.service.auth import csrf_cookie_middleware
 from autograder.service.database import ServiceDB
 from autograder.service.settings import Settings
@@ -48,6 +48,7 @@ def create_app(settings: Settings, db: ServiceDB | None = None) -> FastAPI:
                                            store=UploadStore(settings.uploads_dir))
     app.middleware("http")(csrf_cookie_middleware)
     app.include_router(api.router)
+    app.include_router(staff_pages.router)
 
     @app.exception_handler(RequestValidationError)
     async def _readable(request: Request, exc: RequestValidationError) -> JSONResponse:
