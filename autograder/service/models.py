@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from gradebook.models import Base, UTCDateTime, utcnow
 
 __all__ = ["ApiToken", "Invitation", "JobState", "GradingJob", "ServiceUser", "WebSession",
+           "WorkerHeartbeat", "Regrade", "RegradeRequest", "RegradeMessage",
            "PRIORITY_SUBMISSION", "PRIORITY_REGRADE", "TERMINAL_STATES"]
 
 
@@ -52,7 +53,7 @@ class ServiceUser(Base):
     login: Mapped[str] = mapped_column(String(100))  # the student id (or a staff e-mail)
     student_pk: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"),
                                                    nullable=True, unique=True)
-    role: Mapped[str] = mapped_column(String(20), default="student")  # student | staff
+    role: Mapped[str] = mapped_column(String(20), default="student")  # permissions.ROLES
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -140,3 +141,76 @@ class GradingJob(Base):
     # Faults of the platform, for staff only (never in a student's response).
     error: Mapped[str] = mapped_column(Text, default="")
     grading_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The phases, for the operations page (migration 0005): queued = enqueued..started,
+    # preparing = started..prepared (uploads staged), running = prepared..ran (tests done),
+    # recording = ran..finished (the result written).
+    prepared_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ran_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WorkerHeartbeat(Base):
+    """A grading worker's last sign of life (its poll loop writes it every few seconds), for
+    the operations page: warning after 30 s of silence, critical after 120 s."""
+
+    __tablename__ = "worker_heartbeats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    lanes: Mapped[str] = mapped_column(String(100), default="cpu")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    current_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Regrade(Base):
+    """A regrade staff asked for: the job that grades the submission again, and the scores
+    before it (per test), so the page can show what changed once the job is graded."""
+
+    __tablename__ = "regrades"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"),
+                                               index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("grading_jobs.id", ondelete="CASCADE"),
+                                        index=True)
+    batch: Mapped[str] = mapped_column(String(64), index=True)  # one click of the regrade button
+    requested_by: Mapped[str] = mapped_column(String(320), default="")
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    old_run_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    old_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    old_max_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    old_tests: Mapped[dict] = mapped_column(JSON, default=dict)  # test name -> score
+
+
+class RegradeRequest(Base):
+    """A student's question about one test of one attempt; staff answer in its thread and
+    resolve it."""
+
+    __tablename__ = "regrade_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"),
+                                               index=True)
+    student_pk: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"),
+                                            index=True)
+    test_name: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open | resolved
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+
+
+class RegradeMessage(Base):
+    """One message of a regrade request's thread (the student's question, staff's answers)."""
+
+    __tablename__ = "regrade_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("regrade_requests.id",
+                                                       ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(320))
+    author_role: Mapped[str] = mapped_column(String(20))  # student | grader | ta | instructor
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
