@@ -32,7 +32,7 @@ from autograder.errors import UserError
 from autograder.results import GradingResult, SubmissionIdentity
 from autograder.service.database import ServiceDB
 from autograder.service.models import (PRIORITY_REGRADE, PRIORITY_SUBMISSION, GradingJob,
-                                       JobState)
+                                       JobState, WorkerHeartbeat)
 from autograder.service.storage import UploadStore
 from gradebook import models as gm
 
@@ -274,14 +274,18 @@ def _held(s: Session, job_id: int, token: str) -> GradingJob | None:
     return job
 
 
-def complete(db: ServiceDB, job_id: int, token: str, result: GradingResult) -> bool:
+def complete(db: ServiceDB, job_id: int, token: str, result: GradingResult, *,
+             prepared_at: dt.datetime | None = None, ran_at: dt.datetime | None = None) -> bool:
     """Record the result in the gradebook and end the job, in one transaction, if ``token``
-    still holds the lease; otherwise discard it (False): the job was taken over or ended."""
+    still holds the lease; otherwise discard it (False): the job was taken over or ended.
+    ``prepared_at`` (uploads staged) and ``ran_at`` (tests done) time the job's phases for the
+    operations page."""
     now = _now()
     with db.write() as s:
         job = _held(s, job_id, token)
         if job is None:
             return False
+        job.prepared_at, job.ran_at = prepared_at, ran_at
         db.gb.record_result(job.submission_id, result, result.run_id)
         job.state = JobState.GRADED
         job.run_id = result.run_id
@@ -351,6 +355,20 @@ def mean_grading_s(db: ServiceDB, assignment_pk: int, last: int = 50) -> float |
                                       GradingJob.grading_s.is_not(None))
                                .order_by(GradingJob.id.desc()).limit(last)))
     return sum(times) / len(times) if times else None
+
+
+def worker_alive(db: ServiceDB, name: str, lanes: Sequence[str] = ("cpu",),
+                 jobs_done: int = 0) -> None:
+    """Record that worker ``name`` is alive now (its poll loop calls this every few seconds;
+    the operations page warns when it falls silent)."""
+    now = _now()
+    with db.write() as s:
+        row = s.scalar(sa.select(WorkerHeartbeat).where(WorkerHeartbeat.name == name))
+        if row is None:
+            s.add(WorkerHeartbeat(name=name, lanes=",".join(lanes), started_at=now,
+                                  heartbeat_at=now, jobs_done=jobs_done))
+        else:
+            row.heartbeat_at, row.jobs_done, row.lanes = now, jobs_done, ",".join(lanes)
 
 
 def counts_by_state(db: ServiceDB) -> dict[str, int]:

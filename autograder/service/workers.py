@@ -63,6 +63,18 @@ class JobRunner:
     slot: int = 0
     graders: dict[str, WarmGrader] = field(default_factory=dict)
     _sandbox: Sandbox | None = None
+    jobs_done: int = 0
+    _alive_at: float = 0.0
+
+    def report_alive(self, lanes: tuple[str, ...] = ("cpu",), every_s: float = 5.0) -> None:
+        """Write this worker's heartbeat for the operations page (at most every ``every_s``)."""
+        if time.monotonic() - self._alive_at < every_s:
+            return
+        self._alive_at = time.monotonic()
+        try:
+            queue.worker_alive(self.db, self.name, lanes, self.jobs_done)
+        except Exception as e:  # the page shows a silent worker; grading goes on
+            print(f"worker {self.name}: heartbeat not written: {e}", file=sys.stderr, flush=True)
 
     @property
     def store(self) -> UploadStore:
@@ -146,9 +158,13 @@ class JobRunner:
                 beat.stop()
                 queue.not_gradable(self.db, job.job_id, job.token, str(e))
                 return "not_gradable"
+            prepared_at = queue._now()
             result = self.grader(job.assignment).grade(prepared, job.identity, job.run_id)
+            ran_at = queue._now()
             beat.stop()
-            kept = queue.complete(self.db, job.job_id, job.token, result)
+            kept = queue.complete(self.db, job.job_id, job.token, result,
+                                  prepared_at=prepared_at, ran_at=ran_at)
+            self.jobs_done += 1
             return "graded" if kept else "discarded"
         except Stop:
             beat.stop()
@@ -229,9 +245,11 @@ def worker_main(argv: list[str]) -> None:
     db = ServiceDB.open(settings.database_url(), load_course(settings.course_root))
     runner = JobRunner(settings, db, args.name, slot=args.slot)
     try:
+        runner.report_alive()
         runner.warm_up()
         while True:
             try:
+                runner.report_alive()
                 if not runner.run_once():
                     time.sleep(settings.poll_s)
             except Stop:
