@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from autograder.config import ConfigError
-from autograder.course import Course, CourseNotFound
 from autograder.errors import AutograderError, PlatformError
+
+if TYPE_CHECKING:
+    from autograder.course import Course
+
+#: Command groups that live beside the core, imported only when named (or listed by --help):
+#: a student's `check` must not pay for the service, the gradebook or the similarity report.
+#: name -> (module, attribute). A module that is not installed leaves its command out.
+LAZY_COMMANDS = {
+    "gradebook": ("gradebook.cli", "gradebook"),
+    "worker": ("autograder.service.celery_engine", "worker_command"),
+    "serve": ("autograder.service.cli", "serve"),
+    "token": ("autograder.service.cli", "token"),
+    "invite": ("autograder.service.cli", "invite"),
+    "submit": ("autograder.service.cli", "submit"),
+    "similarity": ("autograder.similarity.cli", "similarity_command"),
+}
 
 
 class UserError(click.ClickException):
@@ -19,6 +36,22 @@ class UserError(click.ClickException):
 class _Commands(click.Group):
     """Every command prints the platform's errors as messages: a user's mistake with what to fix
     (exit 1), a fault of the platform said to be one (exit 2); never a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[name]
+            try:
+                command = getattr(importlib.import_module(module), attribute)
+            except ModuleNotFoundError as e:
+                if e.name is None or not module.startswith(e.name):
+                    raise  # the module is there but imports something missing: a real fault
+                return None  # not installed in this environment
+            self.add_command(command, name)
+        return command
 
     def invoke(self, ctx: click.Context):
         try:
@@ -32,6 +65,8 @@ class _Commands(click.Group):
 
 
 def _course(course_dir: Path | None) -> Course:
+    from autograder.course import Course, CourseNotFound
+
     try:
         return Course.find(course_dir)
     except CourseNotFound as e:
@@ -212,28 +247,58 @@ def _record_batch(course: Course, results, db: str | None) -> list[str]:
 
 @main.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-def check(directory: Path | None) -> None:
+@click.option("-k", "keyword", metavar="PATTERN", default=None,
+              help="Run only the tests whose names match PATTERN: a part of a name "
+                   "(-k vectorized), or an expression (-k 'loss and not vectorized').")
+def check(directory: Path | None, keyword: str | None) -> None:
     """Run the public tests on your work (inside your copy of an assignment's release)."""
-    from rich.console import Console
-
-    from autograder.config import load_assignment
-    from autograder.harness.grader import make_sandbox, run_session, spec_for_release
-    from autograder.harness.plugin import HarnessError
-    from autograder.report import test_table, warn_degraded
-    from autograder.submissions import stage
-
     here = (directory or Path.cwd()).resolve()
     release_dir = next((d for d in (here, *here.parents) if (d / "assignment.toml").is_file()),
                        None)
     if release_dir is None:
         raise UserError(f"no assignment.toml at or above {here}: run `autograder check` inside "
                         f"the folder of the assignment you downloaded")
-    try:
-        spec = spec_for_release(release_dir)
-    except (ConfigError, HarnessError) as e:
-        raise UserError(str(e)) from None
+    from autograder.harness.session import runner_preload, start_sandbox
+
+    # The student side starts first: its fork server imports numpy (and torch, only where the
+    # code imports it) while this process imports the harness and collects the tests.
+    with start_sandbox("process", runner_preload(release_dir.glob("*.py"))) as sandbox:
+        result = _check_in(release_dir, sandbox, keyword)
+    from rich.console import Console
+
+    from autograder.report import print_check, warn_degraded
+
+    console = Console()
+    warn_degraded(console, [result])
+    print_check(console, result)
+    passed = sum(t.status == "passed" for t in result.tests)
+    regular = [t for t in result.tests if not t.extra_credit]
+    extra = [t for t in result.tests if t.extra_credit]
+    points = f"{sum(t.score for t in regular):g} of {sum(t.max_score for t in regular):g} points"
+    if extra:
+        points += (f", +{sum(t.score for t in extra):g} of "
+                   f"+{sum(t.extra_points for t in extra):g} extra")
+    selected = f" selected by -k {keyword!r}" if keyword is not None else ""
+    console.print(f"{passed} of {len(result.tests)} public tests{selected} pass ({points}). "
+                  f"Hidden tests are run when you submit.", markup=False, highlight=False)
+    if passed < len(result.tests):
+        sys.exit(1)
+
+
+def _check_in(release_dir: Path, sandbox, keyword: str | None):
+    """Stage the student's release folder and run its public tests in ``sandbox``."""
     import tempfile
 
+    from autograder.config import load_assignment
+    from autograder.harness.grader import spec_for_release
+    from autograder.harness.plugin import HarnessError
+    from autograder.harness.session import run_session
+    from autograder.submissions import stage
+
+    try:
+        spec = spec_for_release(release_dir)
+    except HarnessError as e:
+        raise UserError(str(e)) from None
     with tempfile.TemporaryDirectory(prefix="autograder-check-") as tmp:
         # The folder is staged exactly as `grade` stages a folder upload (helper modules kept);
         # the support files are the release's copies, as grading uses the course's.
@@ -241,20 +306,10 @@ def check(directory: Path | None) -> None:
                    load_assignment(release_dir, folder_must_match=False).support_files]
         prepared = stage(release_dir, Path(tmp) / "submission", spec.modules,
                          [p for p in support if p.is_file()], sub_id="your work")
-        with make_sandbox("process") as sandbox:
-            try:
-                result = run_session(spec, [prepared], sandbox)["your work"]
-            except HarnessError as e:
-                raise UserError(str(e)) from None
-    console = Console()
-    warn_degraded(console, [result])
-    console.print(test_table(result))
-    passed = sum(t.status == "passed" for t in result.tests)
-    console.print(f"{passed} of {len(result.tests)} public tests pass "
-                  f"({result.score:g} of {result.max_score:g} points). Hidden tests are run "
-                  f"when you submit.")
-    if passed < len(result.tests):
-        sys.exit(1)
+        try:
+            return run_session(spec, [prepared], sandbox, keyword=keyword)["your work"]
+        except HarnessError as e:
+            raise UserError(str(e)) from None
 
 
 @main.command()
@@ -359,25 +414,6 @@ def image_build(base: str | None, tag: str | None, force: bool) -> None:
         raise UserError(str(e)) from None
     click.echo(f"{r.tag}: {'built' if r.built else 'cached'} in {r.seconds:.1f} s, "
                f"{r.size_mb:.0f} MiB, inputs {r.inputs[:12]}")
-
-
-def _mount_optional_groups() -> None:
-    """Command groups that live beside the core (the gradebook) mount themselves here."""
-    try:
-        from gradebook.cli import gradebook as gradebook_group
-    except ImportError:  # the gradebook package is not installed in this environment
-        return
-    main.add_command(gradebook_group)
-
-
-_mount_optional_groups()
-from autograder.service.celery_engine import worker_command  # noqa: E402  (click only)
-
-main.add_command(worker_command)
-from autograder.service.cli import invite, serve, submit, token  # noqa: E402  (click only)
-
-for _command in (serve, token, invite, submit):
-    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
