@@ -20,6 +20,7 @@ from gradebook.models import Base, UTCDateTime, utcnow
 
 __all__ = ["ApiToken", "Invitation", "JobState", "GradingJob", "ServiceUser", "WebSession",
            "WorkerHeartbeat", "Regrade", "RegradeRequest", "RegradeMessage",
+           "SimilarityRun", "SimilarityReview",
            "PRIORITY_SUBMISSION", "PRIORITY_REGRADE", "TERMINAL_STATES"]
 
 
@@ -214,3 +215,42 @@ class RegradeMessage(Base):
     author_role: Mapped[str] = mapped_column(String(20))  # student | grader | ta | instructor
     body: Mapped[str] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SimilarityRun(Base):
+    """One run of the similarity report for an assignment, started from the similarity page
+    (a background job in the web process). Its files (pairs.csv, report.html) are under
+    ``output_dir``; the page polls ``state``."""
+
+    __tablename__ = "similarity_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_pk: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"),
+                                               index=True)
+    state: Mapped[str] = mapped_column(String(20), default="running")  # running | done | failed
+    started_by: Mapped[str] = mapped_column(String(320), default="")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    submissions: Mapped[int] = mapped_column(Integer, default=0)
+    flagged: Mapped[int] = mapped_column(Integer, default=0)  # pairs at or above the threshold
+    threshold: Mapped[float] = mapped_column(Float, default=0.5)
+    output_dir: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[str] = mapped_column(Text, default="")  # why it failed, for staff
+
+
+class SimilarityReview(Base):
+    """A TA's mark that a flagged pair was looked at (it flags, it never penalises: the note
+    says what the TA concluded). One per assignment and pair, names in sorted order."""
+
+    __tablename__ = "similarity_reviews"
+    __table_args__ = (UniqueConstraint("assignment_pk", "name_a", "name_b"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_pk: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"),
+                                               index=True)
+    name_a: Mapped[str] = mapped_column(String(300))
+    name_b: Mapped[str] = mapped_column(String(300))
+    similarity: Mapped[float] = mapped_column(Float, default=0.0)  # when it was reviewed
+    reviewed_by: Mapped[str] = mapped_column(String(320), default="")
+    reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    note: Mapped[str] = mapped_column(Text, default="")
