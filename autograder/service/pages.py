@@ -269,10 +269,8 @@ def _student_or_redirect(request: Request) -> Principal | Response:
     who = _who(request)
     if who is None:
         return _to_login(request)
-    if who.student_pk is None:
-        return _render(request, "login.html", status_code=403, next="/", login=who.login,
-                       notice=None, error="These pages are for students; the staff pages "
-                                          "are not here yet.")
+    if who.student_pk is None:  # staff: their pages are under /staff
+        return RedirectResponse("/staff", status_code=303)
     return who
 
 
@@ -385,7 +383,65 @@ def submission_page(request: Request, submission_id: int) -> Response:
     if isinstance(found, Response):
         return found
     who, view = found
-    return _render(request, "submission.html", user=who, s=view)
+    return _render(request, "submission.html", user=who, s=view,
+                   **_regrade_request_context(request, who, view))
+
+
+# --- regrade requests (the student's side; staff answer on /staff/regrade-requests) ----------
+
+def _regrade_request_context(request: Request, who: Principal,
+                             view: dict[str, Any]) -> dict[str, Any]:
+    """The feedback page's regrade request part: the threads on this attempt, and whether a
+    new request may be opened now (within ``[service] regrade_request_days`` of grading)."""
+    from autograder.service import staff_views
+
+    ctx = _ctx(request)
+    threads = staff_views.regrade_requests(ctx.db, submission_id=view["id"],
+                                           student_pk=who.student_pk)
+    for t in threads:
+        for m in t["messages"]:
+            m["at_text"] = _course_time(ctx, m["at"].isoformat())
+    _, until = staff_views.request_window(ctx.db, view["id"])
+    open_now = (view["state"] == JobState.GRADED and until is not None
+                and dt.datetime.now(UTC) <= until)
+    return {"regrade_threads": threads, "regrade_open": open_now,
+            "regrade_until": _course_time(ctx, until.isoformat()) if until else "",
+            "regrade_tests": [t["name"] for t in view.get("tests", [])]}
+
+
+@router.post("/submissions/{submission_id}/regrade-request", response_class=HTMLResponse)
+async def regrade_request(request: Request, submission_id: int) -> Response:
+    """Ask staff about one test of this attempt (or add to an open thread: ``request_id``)."""
+    from autograder.errors import UserError
+    from autograder.service import staff_views
+
+    form = await request.form()
+    check_csrf(request, str(form.get(auth.CSRF_FIELD, "")))
+    found = await run_in_threadpool(_submission, request, submission_id)
+    if isinstance(found, Response):
+        return found
+    who, view = found
+    ctx = _ctx(request)
+    body = str(form.get("body", ""))
+    try:
+        raw_id = str(form.get("request_id", "")).strip()
+        if raw_id:
+            mine = staff_views.regrade_requests(ctx.db, submission_id=view["id"],
+                                                student_pk=who.student_pk)
+            if not raw_id.isdigit() or int(raw_id) not in {t["id"] for t in mine}:
+                raise HTTPException(404, detail="no such request on this attempt")
+            await run_in_threadpool(staff_views.reply_regrade_request, ctx.db, int(raw_id),
+                                    author=who.login, role="student", body=body, resolve=False)
+        else:
+            visible = {t["name"] for t in view.get("tests", [])}
+            await run_in_threadpool(staff_views.open_regrade_request, ctx.db,
+                                    submission_id=view["id"], student_pk=who.student_pk,
+                                    login=who.login, test_name=str(form.get("test", "")),
+                                    body=body, visible_tests=visible)
+    except UserError as e:
+        return _render(request, "submission.html", status_code=422, user=who, s=view,
+                       regrade_error=str(e), **_regrade_request_context(request, who, view))
+    return RedirectResponse(f"/submissions/{submission_id}#regrade-requests", status_code=303)
 
 
 @router.get("/submissions/{submission_id}/status", response_class=HTMLResponse)

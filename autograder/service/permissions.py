@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +29,7 @@ from autograder.service.auth import Principal
 from autograder.service.models import ApiToken, Invitation, ServiceUser, WebSession
 from gradebook import models as gm
 
-__all__ = ["ROLES", "STAFF_ROLES", "PERMISSIONS", "can", "require", "action_of",
+__all__ = ["ROLES", "STAFF_ROLES", "PERMISSIONS", "can", "require", "action_of", "iter_routes",
            "invite_staff", "sync_staff_accounts"]
 
 #: A person's role in one course, least to most trusted.
@@ -82,6 +82,18 @@ def action_of(dependency: Callable[..., Any]) -> str | None:
     """The action a dependency made by :func:`require` checks (None for any other callable):
     lets the permission matrix test find each route's declared action."""
     return getattr(dependency, "permission_action", None)
+
+
+def iter_routes(routes: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(full path, route) for every route of an app or router, into included routers (FastAPI
+    0.16x keeps an included router as one ``_IncludedRouter`` entry in ``app.routes``)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            yield from iter_routes(inner.routes, prefix + getattr(context, "prefix", ""))
+        else:
+            yield prefix + getattr(route, "path", ""), route
 
 
 def require(action: str) -> Callable[[Request], Awaitable[Principal]]:

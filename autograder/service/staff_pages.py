@@ -28,7 +28,7 @@ from starlette.datastructures import UploadFile
 from autograder.errors import UserError
 from autograder.service import staff_views as views
 from autograder.service.auth import Principal, csrf_token
-from autograder.service.permissions import ROLES, can, invite_staff, require
+from autograder.service.permissions import ROLES, can, invite_staff, iter_routes, require
 from gradebook import models as gm
 from gradebook.errors import GradebookError
 
@@ -66,7 +66,7 @@ STAFF_NAV: list[NavItem] = [
 
 
 def _route_paths(request: Request) -> set[str]:
-    return {getattr(r, "path", "") for r in request.app.routes}
+    return {path for path, _ in iter_routes(request.app.routes)}
 
 
 def nav_for(request: Request, who: Principal) -> list[dict[str, Any]]:
