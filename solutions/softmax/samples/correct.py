@@ -23,10 +23,11 @@ def softmax_loss_vectorized(W, X, y, reg):
     C = W.shape[1]
     scores = X @ W
     scores = scores - scores.max(axis=1, keepdims=True)
-    probs = np.exp(scores)
-    probs /= probs.sum(axis=1, keepdims=True)
+    # log-sum-exp: never the log of a probability, which underflows to 0 far below the max
+    log_probs = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+    probs = np.exp(log_probs)
     onehot = np.zeros((N, C))
     onehot[np.arange(N), y] = 1.0
-    loss = -np.sum(onehot * np.log(probs)) / N + reg * np.sum(W ** 2)
+    loss = -np.sum(onehot * log_probs) / N + reg * np.sum(W ** 2)
     dW = X.T @ (probs - onehot) / N + 2 * reg * W
     return loss, dW
