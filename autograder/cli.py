@@ -26,6 +26,7 @@ LAZY_COMMANDS = {
     "invite": ("autograder.service.cli", "invite"),
     "submit": ("autograder.service.cli", "submit"),
     "similarity": ("autograder.similarity.cli", "similarity_command"),
+    "lti": ("autograder.service.lti.cli", "lti_group"),
 }
 
 

@@ -165,6 +165,14 @@ class JobRunner:
             kept = queue.complete(self.db, job.job_id, job.token, result,
                                   prepared_at=prepared_at, ran_at=ran_at)
             self.jobs_done += 1
+            if kept:  # the LMS gets the counted score in the background, never in grading's way
+                try:
+                    from autograder.service.lti.passback import schedule_passback
+
+                    schedule_passback(self.db, self.settings.course_root, job.submission_id)
+                except Exception as e:  # recorded is recorded: LTI trouble is only logged
+                    print(f"worker {self.name}: LMS passback not scheduled: {e}",
+                          file=sys.stderr, flush=True)
             return "graded" if kept else "discarded"
         except Stop:
             beat.stop()
