@@ -84,7 +84,7 @@ def library_entries(names: tuple[str, ...] = policy.RUNNER_LIBRARIES) -> list[st
             top = f.parts[0] if f.parts else ""
             if not top or top in ("..", "__pycache__") or top.endswith(".pth"):
                 continue
-            entries.add(os.path.realpath(dist.locate_file(top)))
+            entries.add(os.path.realpath(str(dist.locate_file(top))))
     return sorted(e for e in entries if os.path.lexists(e))
 
 
