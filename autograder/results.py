@@ -63,6 +63,9 @@ class TestResult:
     suite: str = "public"
     # Extra credit (Gradescope's convention): max_score is 0 and a pass adds its points on top.
     extra_credit: bool = False
+    # What a pass of an extra-credit test adds (0 for a regular test), so a failed one can say
+    # how many bonus points exist ("0 / +3 extra").
+    extra_points: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outcome", Outcome(self.outcome))  # refuses an unknown kind
@@ -83,6 +86,7 @@ class TestResult:
             "duration_s": round(self.duration_s, 6),
             "suite": self.suite,
             "extra_credit": self.extra_credit,
+            "extra_points": self.extra_points,
         }
 
     @classmethod

@@ -14,8 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from autograder.course import Assignment
-from autograder.harness.plugin import HarnessError
-from autograder.harness.session import make_sandbox, run_session
+# Re-exported: callers name them from here. No pytest and no grading plugin at import (they
+# load with the first session), so a command starts its sandbox before paying for them.
+from autograder.harness.session import make_sandbox, run_session, runner_preload, start_sandbox
 from autograder.harness.spec import GradingSpec, PreparedSubmission
 from autograder.sandbox.base import Limits, Sandbox
 from autograder.submissions import IntakeError, stage, submission_id
@@ -30,6 +31,7 @@ def spec_for(assignment: Assignment, *, hidden: bool = True) -> GradingSpec:
     public = assignment.public_test_files()
     hidden_files = assignment.hidden_test_files() if hidden else []
     if not public and not hidden_files:
+        from autograder.harness.plugin import HarnessError
         raise HarnessError(f"{assignment.name} has no tests (tests/test_*.py in "
                            f"{assignment.public_tests_dir} or {assignment.hidden_tests_dir})")
     refs = {m: p for m, p in assignment.reference_files().items() if p.is_file()} if hidden else {}
@@ -50,6 +52,7 @@ def spec_for_release(release_dir: Path) -> GradingSpec:
     cfg = load_assignment(release_dir / "assignment.toml", folder_must_match=False)
     tests = sorted((release_dir / "tests").glob("test_*.py"))
     if not tests:
+        from autograder.harness.plugin import HarnessError
         raise HarnessError(f"no public tests in {release_dir / 'tests'}; run `autograder check` "
                            f"inside the folder of the assignment you downloaded")
     return GradingSpec(
@@ -94,6 +97,31 @@ def grade_uploads(assignment: Assignment, uploads: Sequence[Path], *, backend: s
     ``jobs`` > 1 grades in that many worker processes (see :mod:`autograder.harness.worker`);
     ``jobs`` = 0 picks :func:`default_jobs`. A given ``sandbox`` implies one in-process worker.
     """
+    jobs = default_jobs(len(uploads)) if jobs == 0 else max(1, jobs)
+    in_process = sandbox is not None or jobs == 1 or len(uploads) < 2
+    own = in_process and sandbox is None
+    if own:  # started first: its fork server's imports overlap intake, pytest and collection
+        sandbox = start_sandbox(backend, preload_for(assignment))
+    try:
+        return _grade(assignment, uploads, backend=backend, hidden=hidden, sandbox=sandbox,
+                      jobs=jobs, in_process=in_process, on_result=on_result,
+                      identity_of=identity_of)
+    finally:
+        if own and sandbox is not None:
+            sandbox.close()
+
+
+def preload_for(assignment: Assignment) -> tuple[str, ...]:
+    """What the fork server preloads for an assignment's runners: the heavy libraries its
+    reference modules and support files import (torch only for a torch assignment)."""
+    return runner_preload([*assignment.reference_files().values(),
+                           *assignment.support_files()])
+
+
+def _grade(assignment: Assignment, uploads: Sequence[Path], *, backend: str, hidden: bool,
+           sandbox: Sandbox | None, jobs: int, in_process: bool,
+           on_result: Callable[[GradingResult], None] | None,
+           identity_of: Callable[[Path], SubmissionIdentity] | None) -> list[GradingResult]:
     spec = spec_for(assignment, hidden=hidden)
     results: dict[str, GradingResult] = {}
     order: list[str] = []
@@ -134,15 +162,12 @@ def grade_uploads(assignment: Assignment, uploads: Sequence[Path], *, backend: s
 
         if declared is not None:
             refuse(declared)
-        jobs = default_jobs(len(prepared)) if jobs == 0 else max(1, jobs)
-        if sandbox is not None or jobs == 1 or len(prepared) < 2:
-            own = sandbox is None
-            sandbox = sandbox or make_sandbox(backend)
-            try:
+        if in_process or len(prepared) < 2:
+            if sandbox is None:  # workers were planned, but intake left one submission
+                with make_sandbox(backend, preload_for(assignment)) as one:
+                    results.update(run_session(spec, prepared, one, on_result))
+            else:
                 results.update(run_session(spec, prepared, sandbox, on_result))
-            finally:
-                if own:
-                    sandbox.close()
         else:
             from autograder.harness.worker import run_workers
             results.update(run_workers(spec, prepared, backend, jobs, on_result))

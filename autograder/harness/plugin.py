@@ -118,6 +118,9 @@ class GradingPlugin:
         if torch is not None:
             torch.set_num_threads(1)
 
+    # After pytest's own `-k`/`-m` deselection (`check -k PATTERN`): only the tests that run
+    # are waited for.
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
             sub = self._submission_of(item)
@@ -323,7 +326,7 @@ class GradingPlugin:
             max_score=0.0 if extra_credit else points, outcome=outcome, output=output,
             visibility=visibility or "visible",
             duration_s=(record.finished or time.monotonic()) - record.started, suite=suite,
-            extra_credit=extra_credit)
+            extra_credit=extra_credit, extra_points=points if extra_credit else 0.0)
 
     def _finish_submission(self, sub: str) -> None:
         session = self._sessions.get(sub)
