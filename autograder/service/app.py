@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from autograder.config import load_course
-from autograder.service import api, lti, queue, staff_pages
+from autograder.service import api, instructor_pages, lti, queue, staff_pages
 from autograder.service.auth import csrf_cookie_middleware
 from autograder.service.database import ServiceDB
 from autograder.service.settings import Settings
@@ -49,6 +49,7 @@ def create_app(settings: Settings, db: ServiceDB | None = None) -> FastAPI:
     app.middleware("http")(csrf_cookie_middleware)
     app.include_router(api.router)
     app.include_router(staff_pages.router)
+    app.include_router(instructor_pages.router)
     app.include_router(lti.router)
 
     @app.exception_handler(RequestValidationError)
