@@ -37,6 +37,7 @@ class StaffService:
         runner = JobRunner(self.svc.settings, self.svc.db, "test-worker")
         n = 0
         try:
+            runner.report_alive(lanes=("cpu", "gpu"), every_s=0)
             while runner.run_once(lanes=("cpu", "gpu")):
                 n += 1
         finally:
