@@ -152,6 +152,8 @@ def test_every_mutant_of_the_course_is_a_function_splice_or_says_why_not():
     count = 0
     for name in course.assignment_names():
         assignment = course.assignment(name)
+        if not all(p.is_file() for p in assignment.reference_files().values()):
+            continue  # an assignment still being written: `verify` reports what is missing
         references = {m: p.read_text() for m, p in assignment.reference_files().items()}
         for path in assignment.mutant_files():
             mutant = read_mutant(path, assignment.config.modules)
