@@ -251,7 +251,13 @@ def decode(data: bytes, *, resolve_handle: Callable[[int], Any] | None = None,
         return _unpack(data, ext_hook, budget)
     except ProtocolError:
         raise
-    except (ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError,
+    except ValueError as e:
+        if "exceeds max_" in str(e):  # msgpack's own length limits, from the frame's size
+            raise ProtocolError(f"the message holds a list, dict or string longer than its "
+                                f"frame allows ({e}): send large collections of numbers as a "
+                                f"numpy array") from None
+        raise ProtocolError(f"malformed message: {type(e).__name__}: {e}") from None
+    except (TypeError, KeyError, UnicodeDecodeError, RecursionError,
             msgpack.exceptions.UnpackException, msgpack.exceptions.ExtraData) as e:
         raise ProtocolError(f"malformed message: {type(e).__name__}: {e}") from None
 
