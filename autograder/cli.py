@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "serve": ("autograder.service.cli", "serve"),
     "token": ("autograder.service.cli", "token"),
     "invite": ("autograder.service.cli", "invite"),
+    "staff": ("autograder.service.cli", "staff_group"),
     "submit": ("autograder.service.cli", "submit"),
     "similarity": ("autograder.similarity.cli", "similarity_command"),
     "lti": ("autograder.service.lti.cli", "lti_group"),

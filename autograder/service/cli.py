@@ -250,3 +250,36 @@ def print_feedback(body: dict) -> None:
     late = body.get("late_days", 0)
     counts = "counts" if body.get("counts") else "does not count (another attempt does)"
     console.print(f"{late} late day{'s' if late != 1 else ''}; this attempt {counts}")
+
+
+@click.group("staff")
+def staff_group() -> None:
+    """Course staff: invite graders, TAs and instructors to the staff pages."""
+
+
+@staff_group.command("invite")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["grader", "ta", "instructor"]), required=True,
+              help="grader: grades only; ta: also regrades, extensions, operations; "
+                   "instructor: everything.")
+@click.option("--name", default="", help="Their name, for the staff list.")
+@course_option
+@db_option
+@click.option("--url", "public_url", default=DEFAULT_SERVER, show_default=True,
+              help="The address staff reach the service at.")
+@click.option("--days", type=click.FloatRange(min=0.01), default=14.0, show_default=True,
+              help="How long the link stays valid.")
+def staff_invite(email: str, role: str, name: str, course_dir: Path | None, db: str | None,
+                 public_url: str, days: float) -> None:
+    """Make EMAIL a staff member with --role and print their invitation link (used once:
+    they set a password there, then log in with EMAIL)."""
+    from autograder.service.app import open_database
+    from autograder.service.permissions import invite_staff
+
+    database = open_database(_settings(course_dir, db))
+    try:
+        token = invite_staff(database, email, role, name=name, by=os.environ.get("USER", ""),
+                             days=days)
+        click.echo(f"{public_url.rstrip('/')}/invite/{token}")
+    finally:
+        database.close()

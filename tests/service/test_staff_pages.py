@@ -305,3 +305,30 @@ def test_staff_navigation_follows_the_role(staff):
     assert 'href="/staff/operations"' not in grader_nav
     prof_nav = staff.clients["instructor"].get("/staff").text
     assert 'href="/staff/operations"' in prof_nav and 'href="/staff/people"' in prof_nav
+
+
+def test_cli_staff_invite(tmp_path: Path, sqlite_url: str):
+    from click.testing import CliRunner
+
+    from autograder.cli import main
+    from autograder.service.app import open_database
+    from autograder.service.auth import accept_invitation
+    from tests.service.conftest import settings_for
+
+    course = build_course(tmp_path / "course")
+    runner = CliRunner()
+    out = runner.invoke(main, ["staff", "invite", "ta2@x.edu", "--role", "ta", "--course",
+                               str(course), "--db", sqlite_url])
+    assert out.exit_code == 0, out.output
+    token = out.output.strip().rsplit("/invite/", 1)[1]
+    db = open_database(settings_for(course, sqlite_url))
+    try:
+        user_id = accept_invitation(db, token, "a long password")
+        assert ("ta2@x.edu", "ta") in {(m.email, m.role) for m in db.gb.staff()}
+        assert user_id > 0
+    finally:
+        db.close()
+    bad = runner.invoke(main, ["staff", "invite", "nobody", "--role", "ta", "--course",
+                               str(course), "--db", sqlite_url])
+    assert bad.exit_code == 1 and "not an e-mail address" in bad.output
+    assert "Traceback" not in bad.output
