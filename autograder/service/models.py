@@ -20,7 +20,7 @@ from gradebook.models import Base, UTCDateTime, utcnow
 
 __all__ = ["ApiToken", "Invitation", "JobState", "GradingJob", "ServiceUser", "WebSession",
            "WorkerHeartbeat", "Regrade", "RegradeRequest", "RegradeMessage",
-           "SimilarityRun", "SimilarityReview",
+           "SimilarityRun", "SimilarityReview", "ExamAttempt", "ExamRelease",
            "PRIORITY_SUBMISSION", "PRIORITY_REGRADE", "TERMINAL_STATES"]
 
 
@@ -254,3 +254,45 @@ class SimilarityReview(Base):
     reviewed_by: Mapped[str] = mapped_column(String(320), default="")
     reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ExamAttempt(Base):
+    """One student's timed attempt at an exam or quiz (migration 0008): started once (starting
+    again returns this row), with the variant chosen for them and their end time. Submissions
+    are accepted until ``ends_at``; the finaliser then sets ``finalised_at`` and the submission
+    that counts (the last one received in time). ``ends_at`` is recomputed when staff extend the
+    student's time during the attempt."""
+
+    __tablename__ = "exam_attempts"
+    __table_args__ = (UniqueConstraint("student_pk", "assignment_pk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_pk: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"),
+                                            index=True)
+    assignment_pk: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"),
+                                               index=True)
+    variant: Mapped[str] = mapped_column(String(100), default="")  # "" for an exam without variants
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    honour_code_accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime,
+                                                                        nullable=True)
+    # Where the attempt was started from (the address the exam's network list was checked on).
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+    finalised_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # "time" (ends_at passed) or "student" (they finished early).
+    finalised_by: Mapped[str] = mapped_column(String(20), default="")
+    counted_submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submissions.id", ondelete="SET NULL"), nullable=True)
+
+
+class ExamRelease(Base):
+    """Staff released an exam's results (``results = "after_release"``): students see their
+    scores and the feedback their tests' visibility allows from ``released_at``."""
+
+    __tablename__ = "exam_releases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_pk: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"),
+                                               unique=True)
+    released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    released_by: Mapped[str] = mapped_column(String(320), default="")
