@@ -143,7 +143,7 @@ def pytest_args(spec: GradingSpec, tmp: Path) -> list[str]:
             "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:terminal",
             "-p", "no:logging", "-p", "no:warnings", "-p", "no:unraisableexception",
             "-p", "no:threadexception", "-p", "no:doctest", "-p", "no:junitxml",
-            "-p", "no:faulthandler",
+            "-p", "no:faulthandler", "-p", "no:unittest", "-p", "no:debugging",
             # No third-party plugins (xdist, anyio, hypothesis...): tests of an assignment use
             # the grading plugin only, and loading the others costs a student's `check` ~0.3 s.
             "--disable-plugin-autoload",

@@ -170,3 +170,36 @@ def test_check_gives_the_student_process_the_support_files(make_course, tmp_path
     result = run("check", cwd=mine)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 of 1 public tests pass" in result.stdout
+
+
+# --- what a command loads before it starts the student side (issue 17) --------------------
+def test_the_command_line_loads_no_service_gradebook_or_pytest_before_a_command_runs():
+    code = ("import sys, json, autograder.cli, autograder.harness.grader; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('pytest', '_pytest', 'gradebook', 'fastapi', 'celery', 'sqlalchemy', 'torch') "
+            "or m.startswith(('autograder.service', 'autograder.similarity', "
+            "'autograder.harness.plugin')))))")
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO).stdout
+    assert json.loads(out) == []
+
+
+def test_the_fork_server_preloads_torch_only_for_a_torch_assignment():
+    from autograder.course import Course
+    from autograder.harness.grader import preload_for
+    from autograder.harness.session import runner_preload
+
+    course = Course(REPO)
+    assert preload_for(course.assignment("softmax")) == ("numpy",)
+    assert "torch" in preload_for(course.assignment("training"))
+    assert runner_preload((REPO / "release/softmax").glob("*.py")) == ("numpy",)
+    assert "torch" in runner_preload((REPO / "release/training").glob("*.py"))
+
+
+def test_every_command_is_listed_and_each_lazy_one_loads(tmp_path):
+    result = run("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    from autograder.cli import LAZY_COMMANDS
+    for name in ("check", "grade", "verify", *LAZY_COMMANDS):
+        assert f"  {name} " in result.stdout, name
+    assert run("serve", "--help", cwd=tmp_path).returncode == 0
