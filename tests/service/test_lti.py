@@ -105,8 +105,7 @@ def _lti_table(lms: FakeLMS) -> str:
         + "".join(f"{k} = {json.dumps(v)}\n" for k, v in p.items()))
 
 
-@pytest.fixture
-def lti(tmp_path: Path) -> Iterator[Lti]:
+def _setup(tmp_path: Path, url: str) -> Iterator[Lti]:
     course = build_course(tmp_path / "course")
     pem = generate_private_key(course / "secrets" / "lti.pem")
     with FakeLMS(public_jwk(pem)) as lms:
@@ -119,11 +118,22 @@ def lti(tmp_path: Path) -> Iterator[Lti]:
         lms.add_user("tara", roles=[INSTRUCTOR, TEACHING_ASSISTANT], name="Tara T",
                      email="tara@x.edu")
         lms.add_link("rl-toy", title="Toy", custom={"assignment": "toy"}, with_lineitem="toy")
-        svc = make_service(course, f"sqlite:///{tmp_path / 'lti.sqlite'}")
+        svc = make_service(course, url)
         try:
             yield Lti(svc, lms, course)
         finally:
             svc.db.close()
+
+
+@pytest.fixture
+def lti(tmp_path: Path) -> Iterator[Lti]:
+    """The course and the fake LMS on SQLite (the flow once on PostgreSQL: lti_both)."""
+    yield from _setup(tmp_path, f"sqlite:///{tmp_path / 'lti.sqlite'}")
+
+
+@pytest.fixture
+def lti_both(tmp_path: Path, db_url: str) -> Iterator[Lti]:
+    yield from _setup(tmp_path, db_url)
 
 
 def _user(lti: Lti, sub: str) -> ServiceUser:
@@ -293,6 +303,44 @@ def test_passback_sends_the_counted_score_once(lti):
     assert lti.lms.results[(score["lineitem"], "lms-alice")]["scoreGiven"] == 4.0
 
 
+def test_launch_passback_and_roster_sync_on_both_databases(lti_both):
+    lti = lti_both
+    browser, r = lti.launch("alice")
+    assert r.status_code == 303 and browser.get("/api/v1/me").json()["id"] == "alice"
+    lti.lms.fail_next_scores("500")
+    lti.passback(lti.record("alice", passed=2))
+    lti.passback(lti.record("alice", passed=2))
+    assert [(s["userId"], s["scoreGiven"]) for s in lti.lms.scores] == [("lms-alice", 2.0)]
+    assert [c.status for c in lti.lms.score_calls()] == [500, 204]
+    lti.lms.add_user("erin", roles=[LEARNER], email="erin@x.edu", sourcedid="erin")
+    from autograder.service.lti.roster import sync_roster
+
+    report = sync_roster(lti.db, lti.cfg())
+    assert report.students_added == ["erin"] and report.staff == {
+        "prof@x.edu": "instructor", "tara@x.edu": "ta"}
+
+
+def test_a_link_without_a_line_item_gets_one_tagged_with_the_assignment(lti):
+    lti.lms.lineitems.clear()  # the LMS course has no grade column yet
+    lti.lms.add_link("rl-plain", custom={"assignment": "toy"})  # and made none for the link
+    lti.launch("alice", "rl-plain")
+    [item] = [i for i in lti.lms.lineitems.values() if i.get("resourceLinkId") == "rl-plain"]
+    assert (item["tag"], item["scoreMaximum"], item["resourceId"]) == ("toy", 4.0, "toy")
+    lti.launch("bob", "rl-plain")  # found by its tag, not made twice
+    assert list(lti.lms.lineitems) == [item["id"]]
+    lti.passback(lti.record("alice", passed=1))
+    assert [(s["lineitem"], s["scoreGiven"]) for s in lti.lms.scores] == [(item["id"], 1.0)]
+
+
+def test_a_link_naming_no_assignment_opens_the_list_and_tells_staff(lti):
+    lti.lms.add_link("rl-typo", custom={"assignment": "toyy"})
+    _, r = lti.launch("alice", "rl-typo")
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    _, r = lti.launch("prof", "rl-typo")
+    assert "toyy" in unquote(r.headers["location"]) and "names no assignment" in unquote(
+        r.headers["location"])
+
+
 def test_passback_survives_429_then_500_then_a_dropped_connection(lti):
     lti.launch("alice")
     lti.lms.fail_next_scores("429", "500", "drop")
@@ -410,7 +458,8 @@ def test_status_page_lists_each_students_state_and_refuses_students(lti):
     prof, _ = lti.launch("prof")
     page = prof.get("/staff/lti")
     assert page.status_code == 200
-    rows = re.findall(r"<tr>\s*<td>(\w+).*?<span class=\"pill[^\"]*\">(\w+)</span>", page.text,
+    students = page.text.split("<h2>Students</h2>", 1)[1]
+    rows = re.findall(r"<tr>\s*<td>(\w+).*?<span class=\"pill[^\"]*\">(\w+)</span>", students,
                       re.S)
     assert rows == [("alice", "sent"), ("bob", "failed")]
     api = prof.get("/api/v1/staff/lti/passback").json()["passback"]
