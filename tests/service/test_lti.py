@@ -353,6 +353,19 @@ def test_passback_survives_429_then_500_then_a_dropped_connection(lti):
     assert (row.state, row.attempts, row.error) == ("sent", 4, "")
 
 
+def test_scheduling_never_waits_for_the_lms(lti):
+    lti.launch("alice")
+    lti.lms.retry_after = "2"
+    lti.lms.fail_next_scores("429")
+    sid = lti.record("alice", passed=2)
+    started = time.monotonic()
+    thread = schedule_passback(lti.db, lti.course, sid)
+    assert time.monotonic() - started < 0.5  # the worker goes back to grading at once
+    assert thread is not None and thread.is_alive()
+    thread.join(30)
+    assert [c.status for c in lti.lms.score_calls()] == [429, 204]
+
+
 def test_passback_gives_up_with_the_reason_and_send_all_tries_again(lti):
     lti.launch("alice")
     lti.lms.fail_next_scores(*["503"] * 5)

@@ -64,10 +64,10 @@ class PlatformConfig(_Strict):
 class PassbackPolicy(_Strict):
     """How hard grade passback tries before a score is marked failed."""
 
-    attempts: int = Field(5, ge=1, le=20)        # HTTP tries per score
-    backoff_s: float = Field(1.0, gt=0, le=60)   # first wait; doubled each try (jittered)
-    max_wait_s: float = Field(60.0, gt=0, le=3600)  # cap on one wait, Retry-After included
-    timeout_s: float = Field(15.0, gt=0, le=300)    # one HTTP request to the LMS
+    attempts: int = Field(default=5, ge=1, le=20)        # HTTP tries per score
+    backoff_s: float = Field(default=1.0, gt=0, le=60)   # first wait; doubled each try (jittered)
+    max_wait_s: float = Field(default=60.0, gt=0, le=3600)  # cap on one wait, Retry-After included
+    timeout_s: float = Field(default=15.0, gt=0, le=300)    # one HTTP request to the LMS
 
 
 class LtiConfig(_Strict):

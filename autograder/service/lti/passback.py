@@ -149,6 +149,8 @@ def _targets(db: ServiceDB, student_pk: int | None, assignment_pk: int | None) -
             q = q.where(LtiLink.assignment_pk == assignment_pk)
         seen: dict[tuple[int, str], _Target] = {}
         for spk, sid, apk, name, cpk, url, sub in s.execute(q.order_by(LtiLink.id)):
+            if spk is None or apk is None or url is None:  # excluded by the query's joins
+                continue
             seen.setdefault((spk, url), _Target(spk, sid, apk, name, cpk, url, sub))
     return list(seen.values())
 
@@ -200,6 +202,20 @@ def refresh(db: ServiceDB, *, student_pk: int | None = None, assignment_pk: int 
         return []
     scores = _counted(db, {t.student_id for t in targets})
     times = _result_times(db, {(t.student_pk, t.assignment_pk) for t in targets})
+    for attempt in range(3):
+        try:
+            return _apply(db, targets, scores, times, retry_failed)
+        except sa.exc.IntegrityError:
+            # Another process added the same (student, line item) row at the same moment
+            # (PostgreSQL; SQLite serialises writers): read again and update it instead.
+            if attempt == 2:
+                raise
+    return []
+
+
+def _apply(db: ServiceDB, targets: list[_Target],
+           scores: dict[tuple[str, str], tuple[float, float]],
+           times: dict[tuple[int, int], dt.datetime], retry_failed: bool) -> list[int]:
     now = dt.datetime.now(UTC)
     pending: list[int] = []
     with db.write() as s:

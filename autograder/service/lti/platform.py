@@ -134,7 +134,7 @@ class DatabaseLaunchStorage(LaunchDataStorage[Any]):
             gone = s.execute(sa.delete(LtiLaunchState)
                              .where(LtiLaunchState.key == self._prepare_key(key)[:255],
                                     LtiLaunchState.expires_at >= now))
-            return bool(gone.rowcount)
+            return bool(getattr(gone, "rowcount", 0))  # a DELETE's CursorResult
 
 
 class LtiSessions(SessionService):
@@ -177,7 +177,7 @@ def timeout_session(timeout_s: float) -> requests.Session:
     LMS would hold a launch or a sender forever)."""
 
     class _Session(requests.Session):
-        def request(self, method: str | bytes, url: str | bytes,  # type: ignore[override]
+        def request(self, method: str, url: str,  # type: ignore[override]
                     *args: Any, **kwargs: Any) -> requests.Response:
             kwargs.setdefault("timeout", timeout_s)
             return super().request(method, url, *args, **kwargs)
