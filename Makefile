@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test typecheck services bench clean htmx
+.PHONY: demo serve test typecheck services bench clean htmx screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ typecheck: $(STAMP)
 
 services:
 	bash scripts/services.sh
+
+# PNGs of the staff pages at 1280 px and phone width in docs/screenshots/ (Debian's chromium).
+screenshots: $(STAMP)
+	$(PY) scripts/screenshots.py --out docs/screenshots
 
 # The pages' htmx comes from the npm registry (package.json pins the major) and is committed under
 # autograder/service/static/, so a pip-installed package serves it with no npm and no CDN.

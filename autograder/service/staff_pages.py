@@ -55,6 +55,7 @@ STAFF_NAV: list[NavItem] = [
     NavItem("Regrade requests", "/staff/regrade-requests", "regrade_requests.answer"),
     NavItem("Extensions", "/staff/extensions", "extensions.manage"),
     NavItem("Accommodations", "/staff/accommodations", "accommodations.manage"),
+    NavItem("Exams", "/staff/exams", "exams.monitor"),
     NavItem("Audit log", "/staff/audit", "audit.view"),
     NavItem("Operations", "/staff/operations", "operations.view"),
     NavItem("Gradebook", "/staff/gradebook", "gradebook.view"),

@@ -258,7 +258,7 @@ def stub_diff(ctx: Any, assignment: str, name: str, text: str, *,
     stub = stub_path.read_text("utf-8", "replace").splitlines()
     mine = text.splitlines()
     if side_by_side:
-        table = difflib.HtmlDiff(tabsize=4, wrapcolumn=80).make_table(
+        table = difflib.HtmlDiff(tabsize=4).make_table(
             stub, mine, fromdesc=f"release stub {name}", todesc=f"submitted {name}",
             context=True, numlines=3)
         return Markup(table)
