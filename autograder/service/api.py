@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -35,7 +35,7 @@ from autograder.service import feedback, queue
 from autograder.service.auth import CSRF_HEADER, Principal, authenticate, check_csrf
 from autograder.service.database import ServiceDB
 from autograder.service.models import GradingJob, JobState
-from autograder.service.settings import Settings
+from autograder.service.settings import Clock, Settings, SystemClock
 from autograder.service.storage import UploadStore, stage_uploads
 from autograder.submissions import IntakeError, IntakeLimits
 from autograder.text import neutralise_name
@@ -53,6 +53,12 @@ class ServiceContext:
     settings: Settings
     db: ServiceDB
     store: UploadStore
+    # Every exam decision and every receipt time reads this clock (tests set the time).
+    clock: Clock = field(default_factory=SystemClock)
+
+    def now(self) -> dt.datetime:
+        """The service's current time (aware, UTC)."""
+        return self.clock.now()
 
     @property
     def course(self) -> Course:
@@ -138,6 +144,8 @@ def assignments(who: Principal = Depends(student),
                 ctx: ServiceContext = Depends(context)) -> list[dict]:
     counts = _submitted_count(ctx, who.student_pk or 0)
     recent = _counted_last_hour(ctx, who.student_pk or 0)
+    from autograder.service.exams import is_exam
+
     out = []
     for name in ctx.course.assignment_names():
         try:
@@ -151,6 +159,8 @@ def assignments(who: Principal = Depends(student),
                     "due": due.isoformat() if due else None,
                     "timezone": ctx.db.gb.config.timezone,
                     "points": cfg.points, "modules": [f"{m}.py" for m in cfg.modules],
+                    # A timed exam: started on its page (/exams/NAME) or with POST .../start.
+                    "timed": is_exam(cfg),
                     "submissions": counts.get(name, 0), "max_submissions_per_hour": limit,
                     "submissions_left_this_hour": None if limit is None else
                     max(0, limit - recent.get(name, 0))})
@@ -187,7 +197,7 @@ def _upload_name(raw: str | None, index: int) -> str:
 @router.post("/assignments/{name}/submissions", status_code=202)
 async def submit(name: str, request: Request, who: Principal = Depends(student),
                  ctx: ServiceContext = Depends(context)) -> JSONResponse:
-    received_at = dt.datetime.now(UTC)  # deadlines are judged on this, never on grading time
+    received_at = ctx.now()  # deadlines are judged on this, never on grading time
     settings = ctx.settings
     asg = ctx.assignment(name)
     cfg = asg.config
@@ -242,7 +252,10 @@ def _accept(ctx: ServiceContext, who: Principal, asg: Assignment, uploads: list[
             received_at: dt.datetime) -> queue.Enqueued:
     """Check the upload with the grader's own intake (so a malformed one is refused now, with
     the reason, and nothing is stored), then store it and its job."""
+    from autograder.service.exams import check_submission
+
     cfg = asg.config
+    check_submission(ctx, who, asg, received_at)  # a timed exam: only inside the attempt (403)
     limits = IntakeLimits(max_total_bytes=ctx.settings.max_upload_bytes)
     with tempfile.TemporaryDirectory(prefix="autograder-intake-") as tmp:
         try:
@@ -287,7 +300,9 @@ def _assignment_name(ctx: ServiceContext, assignment_pk: int) -> str:
 def describe(ctx: ServiceContext, who: Principal, submission_id: int,
              now: dt.datetime | None = None) -> dict[str, Any]:
     """A student's view of one of their submissions (the API's and the pages' one source)."""
-    now = now or dt.datetime.now(UTC)
+    from autograder.service.exams import results_policy
+
+    now = now or ctx.now()
     job, sub = _own_job(ctx, who, submission_id)
     name = _assignment_name(ctx, sub.assignment_pk)
     out: dict[str, Any] = {"id": sub.id, "assignment": name, "attempt": sub.attempt,
@@ -319,6 +334,9 @@ def describe(ctx: ServiceContext, who: Principal, submission_id: int,
     spec = next((sp for sp in ctx.db.gb.specs() if sp.name == name), None)
     due = ext or (spec.due if spec else None)
     view = feedback.student_view(payload, now=now, due=due, published=published)
+    policy = results_policy(ctx, who.student_pk, name, now)
+    if policy is not None and not policy.full:  # a timed exam whose results are not out
+        view = feedback.withheld_view(view, public=policy.public, note=policy.note)
     out.update(view)
     out["late_days"], out["counts"] = _lateness(ctx, who, sub, spec, ext, now)
     return out
@@ -353,7 +371,11 @@ def submission(submission_id: int, who: Principal = Depends(student),
 @router.get("/assignments/{name}/submissions")
 def my_submissions(name: str, who: Principal = Depends(student),
                    ctx: ServiceContext = Depends(context)) -> list[dict]:
+    from autograder.service.exams import results_policy
+
     ctx.assignment(name)
+    policy = results_policy(ctx, who.student_pk, name)
+    withheld = policy is not None and not policy.full
     with ctx.db.read() as s:
         rows = s.execute(
             sa.select(gm.Submission, GradingJob.state, gm.GradingRun.score,
@@ -365,5 +387,6 @@ def my_submissions(name: str, who: Principal = Depends(student),
                    GradingJob.priority == 0)
             .order_by(gm.Submission.attempt)).all()
     return [{"id": sub.id, "attempt": sub.attempt, "state": state,
-             "received_at": _iso(sub.submitted_at), "score": score, "max_score": max_score}
+             "received_at": _iso(sub.submitted_at),
+             "score": None if withheld else score, "max_score": None if withheld else max_score}
             for sub, state, score, max_score in rows]

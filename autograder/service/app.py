@@ -7,6 +7,8 @@ happens in worker processes (:mod:`autograder.service.workers`), never in the we
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,10 +18,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from autograder.config import load_course
-from autograder.service import api, instructor_pages, lti, queue, staff_pages
+from autograder.service import api, exams, instructor_pages, lti, queue, staff_pages
 from autograder.service.auth import csrf_cookie_middleware
 from autograder.service.database import ServiceDB
-from autograder.service.settings import Settings
+from autograder.service.settings import Clock, Settings, SystemClock
 from autograder.service.storage import UploadStore
 
 
@@ -30,27 +32,38 @@ def open_database(settings: Settings) -> ServiceDB:
     return db
 
 
-def create_app(settings: Settings, db: ServiceDB | None = None) -> FastAPI:
-    """The service's app. ``db``: an already open database (tests); else the course's own."""
+def create_app(settings: Settings, db: ServiceDB | None = None,
+               clock: Clock | None = None) -> FastAPI:
+    """The service's app. ``db``: an already open database (tests); else the course's own.
+    ``clock``: where every exam decision reads the time (tests pass a ManualClock)."""
     own_db = db is None
     database = db or open_database(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
-        yield
-        if own_db:
-            database.close()
+        # Exam attempts whose time is up are finalised even when no browser asks.
+        finaliser = asyncio.create_task(exams.finalise_periodically(app.state.service))
+        try:
+            yield
+        finally:
+            finaliser.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await finaliser
+            if own_db:
+                database.close()
 
     app = FastAPI(title="autograder", lifespan=lifespan, docs_url="/api/docs",
                   redoc_url=None, openapi_url="/api/openapi.json")
     app.state.settings = settings
     app.state.service = api.ServiceContext(settings=settings, db=database,
-                                           store=UploadStore(settings.uploads_dir))
+                                           store=UploadStore(settings.uploads_dir),
+                                           clock=clock or SystemClock())
     app.middleware("http")(csrf_cookie_middleware)
     app.include_router(api.router)
     app.include_router(staff_pages.router)
     app.include_router(instructor_pages.router)
     app.include_router(lti.router)
+    app.include_router(exams.router)
 
     @app.exception_handler(RequestValidationError)
     async def _readable(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -154,7 +154,12 @@ def login(db: ServiceDB, login_name: str, password: str, hours: float = 12.0) ->
     if not verify_password(user.password_hash if user else None, password) or user is None:
         raise AuthError("wrong login or password (a student without a password sets one "
                         "through the invitation link staff sent)")
-    return open_session(db, user.id, hours)
+    token = open_session(db, user.id, hours)
+    # One active session per student during a timed exam: this login ends the others.
+    from autograder.service.exams import end_other_sessions
+
+    end_other_sessions(db, user.id, _digest(token))
+    return token
 
 
 def open_session(db: ServiceDB, user_id: int, hours: float = 12.0) -> str:

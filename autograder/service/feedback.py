@@ -48,3 +48,14 @@ def student_view(result: dict[str, Any], *, now: dt.datetime, due: dt.datetime |
     folded["max_score"] = round(folded["max_score"], 6)
     return {"score": result.get("score", 0.0), "max_score": result.get("max_score", 0.0),
             "output": result.get("output", ""), "tests": shown, "hidden_tests": folded}
+
+
+def withheld_view(view: dict[str, Any], *, public: bool, note: str) -> dict[str, Any]:
+    """A :func:`student_view` cut down for a timed exam whose results are not out (during the
+    attempt, or after it until staff release them): no score, nothing of the hidden tests (not
+    even how many), and the public tests only when the exam shows them (``public``)."""
+    shown = [t for t in view.get("tests", []) if public and t.get("visibility") in
+             ("visible", "public")]
+    return {"score": None, "max_score": None, "output": "", "tests": shown,
+            "hidden_tests": {"count": 0, "score": 0.0, "max_score": 0.0},
+            "results_withheld": note}

@@ -306,6 +306,10 @@ def assignment_page(request: Request, name: str) -> Response:
     who = _student_or_redirect(request)
     if isinstance(who, Response):
         return who
+    from autograder.service.exams import is_exam
+
+    if is_exam(_ctx(request).assignment(name).config):  # a timed exam has its own page
+        return RedirectResponse(f"/exams/{name}", status_code=303)
     return _assignment_page(request, who, name)
 
 
@@ -313,7 +317,7 @@ def assignment_page(request: Request, name: str) -> Response:
 async def assignment_submit(request: Request, name: str) -> Response:
     """The upload form: the same intake, caps and rate limit as the API's POST; on success the
     browser goes to the new submission's page (Post/Redirect/Get)."""
-    received_at = dt.datetime.now(UTC)  # judged on receipt, as the API does
+    received_at = _ctx(request).now()  # judged on receipt, as the API does
     who = _student_or_redirect(request)
     if isinstance(who, Response):
         return who

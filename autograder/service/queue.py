@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session, aliased
 from autograder.errors import UserError
 from autograder.results import GradingResult, SubmissionIdentity
 from autograder.service.database import ServiceDB
-from autograder.service.models import (PRIORITY_REGRADE, PRIORITY_SUBMISSION, GradingJob,
-                                       JobState, WorkerHeartbeat)
+from autograder.service.models import (PRIORITY_REGRADE, PRIORITY_SUBMISSION, ExamAttempt,
+                                       GradingJob, JobState, WorkerHeartbeat)
 from autograder.service.storage import UploadStore
 from gradebook import models as gm
 
@@ -82,6 +82,9 @@ class ClaimedJob:
     uploads: tuple[dict, ...]
     run_id: str
     attempts: int
+    # A timed exam's variant, as stored with the student's attempt (None: not an exam with
+    # variants): a regrade grades the same variant whatever the course secret says now.
+    variant: str | None = None
 
 
 def _now() -> dt.datetime:
@@ -248,10 +251,14 @@ def claim(db: ServiceDB, worker: str, *, lanes: Sequence[str] = ("cpu",), lease_
         assert sub is not None
         identity = SubmissionIdentity(sub.student.student_id, sub.attempt,
                                       sub.submitted_at.astimezone(UTC).isoformat())
+        variant = s.scalar(sa.select(ExamAttempt.variant).where(
+            ExamAttempt.student_pk == sub.student_pk,
+            ExamAttempt.assignment_pk == sub.assignment_pk))
         return ClaimedJob(job_id=job.id, token=token, submission_id=sub.id,
                           assignment=sub.assignment.name, identity=identity,
                           uploads=tuple(job.uploads), attempts=job.attempts,
-                          run_id=f"service-job{job.id}-try{job.attempts}-{token[:8]}")
+                          run_id=f"service-job{job.id}-try{job.attempts}-{token[:8]}",
+                          variant=variant or None)
 
 
 def heartbeat(db: ServiceDB, job_id: int, token: str, lease_s: float = 30.0) -> bool:

@@ -3,14 +3,59 @@ its options; tests build one by hand with short leases."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from autograder.submissions import MAX_FILES, MAX_TOTAL_BYTES
 
 #: Where the service keeps what it receives, inside the course directory (uploads by content).
 DATA_DIR = "data"
+
+
+class Clock(Protocol):
+    """Where the service reads the time for every exam decision (start, accept, finalise): the
+    app holds one (``create_app(..., clock=)``), so tests set the time instead of sleeping."""
+
+    def now(self) -> dt.datetime:
+        """The current moment, aware."""
+        ...
+
+
+class SystemClock:
+    """The real time, in UTC (the default)."""
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+
+class ManualClock:
+    """A clock that stands still until told: ``set(moment)`` or ``advance(seconds=...)``."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> dt.datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, moment: dt.datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        with self._lock:
+            self._now = moment
+
+    def advance(self, **delta: float) -> dt.datetime:
+        """Move on by ``dt.timedelta(**delta)`` (e.g. ``advance(minutes=30)``)."""
+        with self._lock:
+            self._now += dt.timedelta(**delta)
+            return self._now
 
 
 def default_workers() -> int:
@@ -46,6 +91,14 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     # "Fewest recent jobs first": the window in which a student's started jobs are counted.
     fairness_window_s: float = 3600.0
+    # Exams. The key of the variant choice (HMAC of the student and the exam): None reads
+    # <data>/exam_secret, generated once (kept out of the public course repository).
+    exam_secret: str | None = None
+    # Proxies (addresses or CIDR networks) whose X-Forwarded-For is believed when an exam's
+    # allowed_networks is checked; empty: the peer address of the connection is the client's.
+    trusted_proxies: tuple[str, ...] = ()
+    # How often the service finalises attempts whose time is up (the last submission counts).
+    exam_finalise_every_s: float = 15.0
 
     @property
     def uploads_dir(self) -> Path:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.config import load_course
-from autograder.course import Course
+from autograder.course import Assignment, Course
 from autograder.errors import PlatformError
 from autograder.harness.grader import make_sandbox, spec_for
 from autograder.harness.warm import WarmGrader
@@ -61,7 +61,8 @@ class JobRunner:
     db: ServiceDB
     name: str
     slot: int = 0
-    graders: dict[str, WarmGrader] = field(default_factory=dict)
+    # Keyed by (assignment, variant): an exam's variants have different tests.
+    graders: dict[tuple[str, str | None], WarmGrader] = field(default_factory=dict)
     _sandbox: Sandbox | None = None
     jobs_done: int = 0
     _alive_at: float = 0.0
@@ -87,12 +88,14 @@ class JobRunner:
             self._sandbox = make_sandbox(self.settings.backend)
         return self._sandbox
 
-    def grader(self, assignment: str) -> WarmGrader:
-        if assignment not in self.graders:
-            asg = Course(self.settings.course_root).assignment(assignment)
-            self.graders[assignment] = WarmGrader(spec_for(asg), self.settings.backend,
-                                                  slot=self.slot, sandbox=self.sandbox())
-        return self.graders[assignment]
+    def grader(self, assignment: str, variant: str | None = None) -> WarmGrader:
+        """The warm grader of ``assignment`` (of its ``variant`` for an exam with variants)."""
+        key = (assignment, variant)
+        if key not in self.graders:
+            asg = graded_as(Course(self.settings.course_root).assignment(assignment), variant)
+            self.graders[key] = WarmGrader(spec_for(asg), self.settings.backend,
+                                           slot=self.slot, sandbox=self.sandbox())
+        return self.graders[key]
 
     def warm_up(self) -> None:
         """Start the sandbox and the graders of every assignment before the first job, so no
@@ -102,6 +105,10 @@ class JobRunner:
             work = self.settings.work_dir / self.name / f"warm-{name}"
             try:
                 asg = course.assignment(name)
+                if asg.variant_names():
+                    # An exam's variants are warmed by their first job: which variants will be
+                    # graded is known only once students start, and the exam itself has no tests.
+                    continue
                 # Grading the reference once starts the fork server (numpy/torch imported) and
                 # imports the tests; its result is thrown away.
                 refs = [(f"{m}.py", p.read_bytes()) for m, p in asg.reference_files().items()
@@ -149,7 +156,8 @@ class JobRunner:
         beat.start()
         work = self.settings.work_dir / self.name / f"job{job.job_id}-try{job.attempts}"
         try:
-            asg = Course(self.settings.course_root).assignment(job.assignment)
+            asg = graded_as(Course(self.settings.course_root).assignment(job.assignment),
+                            job.variant)
             uploads = [(u["name"], self.store.get(u["sha256"])) for u in job.uploads]
             try:
                 prepared = stage_uploads(uploads, work / "staged", asg.config.modules,
@@ -159,7 +167,8 @@ class JobRunner:
                 queue.not_gradable(self.db, job.job_id, job.token, str(e))
                 return "not_gradable"
             prepared_at = queue._now()
-            result = self.grader(job.assignment).grade(prepared, job.identity, job.run_id)
+            result = self.grader(job.assignment, job.variant).grade(prepared, job.identity,
+                                                                    job.run_id)
             ran_at = queue._now()
             beat.stop()
             kept = queue.complete(self.db, job.job_id, job.token, result,
@@ -197,6 +206,17 @@ class JobRunner:
 
     def close(self) -> None:
         self.reset()
+
+
+def graded_as(asg: Assignment, variant: str | None) -> Assignment:
+    """What a job of ``asg`` is graded as: the stored variant of an exam with variants (its own
+    tests, reference and modules; the exam's name), else the assignment itself."""
+    if variant:
+        return asg.variant_of(variant)
+    if asg.variant_names():
+        raise PlatformError(f"{asg.name} has variants but this submission has no exam attempt "
+                            f"(no stored variant); it was not received through the exam")
+    return asg
 
 
 class _Heartbeat(threading.Thread):
