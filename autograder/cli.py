@@ -343,7 +343,7 @@ def verify(name: str, variant: str | None, course_dir: Path | None) -> None:
     from rich.table import Table
 
     from autograder.authoring.verify import verify as run_verify
-    from autograder.harness.grader import make_sandbox
+    from autograder.harness.grader import preload_for, start_sandbox
     from autograder.harness.plugin import HarnessError
 
     console = Console()
@@ -351,7 +351,7 @@ def verify(name: str, variant: str | None, course_dir: Path | None) -> None:
         assignment = _course(course_dir).assignment(name)
         if variant is not None:
             assignment = assignment.variant_of(variant)
-        with make_sandbox("process") as sandbox:
+        with start_sandbox("process", preload_for(assignment)) as sandbox:
             with console.status(f"verifying {name}: grading the reference, the stub and the "
                                 f"mutants"):
                 report = run_verify(assignment, sandbox)

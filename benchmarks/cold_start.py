@@ -75,9 +75,10 @@ def submission_sources(assignment) -> list[dict[str, str]]:
     return sources
 
 
-def make_uploads(assignment, n: int, dest: Path) -> list[Path]:
-    """``n`` uploads: a ``.py`` file for a one-module assignment, else a folder."""
-    sources = submission_sources(assignment)
+def make_uploads(assignment, n: int, dest: Path, *, correct_only: bool = False) -> list[Path]:
+    """``n`` uploads: a ``.py`` file for a one-module assignment, else a folder. Mutants and
+    the reference, round robin; only the reference with ``correct_only``."""
+    sources = submission_sources(assignment)[:1 if correct_only else None]
     uploads = []
     for i in range(n):
         modules = sources[i % len(sources)]
@@ -228,8 +229,8 @@ def bench_marginal(names: list[str], backends: list[str], scale: float = 1.0) ->
     from autograder.harness.grader import grade_uploads, make_sandbox
 
     course = Course(REPO)
-    say("\n== marginal cost per submission (N submissions after a warm-up of one; the "
-        "floor: plain pytest, student code in-process) ==")
+    say("\n== marginal cost per submission (N copies of the reference after a warm-up of one; "
+        "the floor: plain pytest, student code in-process) ==")
     usable = []
     for backend in backends:
         if backend == "docker":
@@ -243,7 +244,10 @@ def bench_marginal(names: list[str], backends: list[str], scale: float = 1.0) ->
         assignment = course.assignment(name)
         n = max(2, round(MARGINAL_N[name] * scale))
         with tempfile.TemporaryDirectory() as tmp:
-            uploads = make_uploads(assignment, n, Path(tmp))
+            # The reference only: the floor has no time limits, so a mutant that the grader
+            # stops at its limit would run on there, and the two would not do the same work.
+            uploads = make_uploads(assignment, n, Path(tmp), correct_only=True)
+            run_floor(assignment, uploads[:1])  # warm: the tests' imports (torch), page cache
             floor_s = run_floor(assignment, uploads) / n
             row = [f"  {name:9s} N={n:2d} floor {floor_s * 1000:7.1f} ms ({load()})"]
             for backend in usable:
