@@ -294,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded in {time.monotonic() - t0:.0f} s: {demo.url}")
         for path in shoot(demo, args.out):
             print(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+        # The mini-exam taken in the browser, on its own service whose clock is set inside the
+        # exam's window (exam-*.png).
+        from tests.service.test_exam_browser import shoot_exam
+
+        for path in shoot_exam(args.out, tmp / "exam"):
+            print(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
     finally:
         demo.stop()
         if args.keep is None:
