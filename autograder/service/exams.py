@@ -435,9 +435,11 @@ def end_other_sessions(db: ServiceDB, user_id: int, keep_token_hash: str) -> int
                                   ExamAttempt.finalised_at.is_(None)))
         if not running:
             return 0
-        gone = s.execute(sa.delete(WebSession).where(WebSession.user_id == user_id,
-                                                     WebSession.token_hash != keep_token_hash))
-        return gone.rowcount or 0
+        others = list(s.scalars(sa.select(WebSession).where(
+            WebSession.user_id == user_id, WebSession.token_hash != keep_token_hash)))
+        for session in others:
+            s.delete(session)
+        return len(others)
 
 
 # --- what the student may see ------------------------------------------------------------------
@@ -782,12 +784,12 @@ def live_view(ctx: Any, name: str) -> dict[str, Any]:
             subs.setdefault(spk, []).append((sid, at))
         # The newest run of each submission: its score.
         scores: dict[int, tuple[float, float]] = {}
-        for sub_id, score, max_score in s.execute(
+        for sub_id, run_score, run_max in s.execute(
                 sa.select(gm.GradingRun.submission_id, gm.GradingRun.score,
                           gm.GradingRun.max_score)
                 .join(gm.Submission, gm.Submission.id == gm.GradingRun.submission_id)
                 .where(gm.Submission.assignment_pk == apk).order_by(gm.GradingRun.id)):
-            scores[sub_id] = (score, max_score)
+            scores[sub_id] = (run_score, run_max)
         release = s.scalar(sa.select(ExamRelease).where(ExamRelease.assignment_pk == apk))
     rows = []
     per_variant: dict[str, dict[str, Any]] = {
