@@ -296,7 +296,8 @@ def complete(db: ServiceDB, job_id: int, token: str, result: GradingResult, *,
         db.gb.record_result(job.submission_id, result, result.run_id)
         job.state = JobState.GRADED
         job.run_id = result.run_id
-        job.finished_at = now
+        # after the write lock was taken and the result written: the "recording" phase
+        job.finished_at = _now()
         job.grading_s = (now - job.started_at).total_seconds() if job.started_at else None
         job.lease_token = job.lease_expires_at = None
         return True
