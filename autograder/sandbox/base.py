@@ -194,6 +194,10 @@ class Sandbox(ABC):
         """Start a runner over a copy of ``files`` (the student's files and public support
         files only). ``slot`` distinguishes concurrent runners (each gets its own uid)."""
 
+    def warm_up(self) -> None:
+        """Start what makes the first runner slow (the process backend's fork server) and
+        return at once; :meth:`start` waits for what is left of it. Nothing by default."""
+
     def close(self) -> None:
         """Release what the backend holds (the fork server, containers)."""
 

@@ -6,6 +6,7 @@ See :mod:`autograder.sandbox.confine` for what confines a runner and
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -52,9 +53,12 @@ def _site_dirs() -> list[str]:
     return sorted(os.path.realpath(d) for d in dirs if os.path.isdir(d))
 
 
+@functools.lru_cache(maxsize=4)
 def library_entries(names: tuple[str, ...] = policy.RUNNER_LIBRARIES) -> list[str]:
     """The installed files and folders (top-level entries of a site-packages directory) of
-    ``names`` and of everything they require, recursively."""
+    ``names`` and of everything they require, recursively. Fixed for this process (computed
+    once): every sandbox of a process (verify, a worker's) binds the same."""
+    import csv
     import importlib.metadata as md
     import re
 
@@ -80,8 +84,13 @@ def library_entries(names: tuple[str, ...] = policy.RUNNER_LIBRARIES) -> list[st
                     todo.append(r.name)
             except (InvalidRequirement, InvalidMarker):
                 continue
-        for f in dist.files or []:
-            top = f.parts[0] if f.parts else ""
+        # The first part of each path in RECORD, resolved once per entry: torch's RECORD has
+        # some 15,000 lines, and a realpath per file cost seconds of every `check`.
+        record = dist.read_text("RECORD")
+        tops = ({row[0].replace("\\", "/").split("/", 1)[0]
+                 for row in csv.reader(record.splitlines()) if row} if record is not None
+                else {f.parts[0] for f in dist.files or [] if f.parts})
+        for top in tops:
             if not top or top in ("..", "__pycache__") or top.endswith(".pth"):
                 continue
             entries.add(os.path.realpath(str(dist.locate_file(top))))
@@ -195,6 +204,7 @@ class ProcessSandbox(Sandbox):
         self.root_mount = os.path.join(self._tmp.name, "root")
         os.makedirs(self.root_mount)
         self._view = self._runtime_view()
+        self._greeting: socket.socket | None = None  # a started fork server not yet ready
 
     def _runtime_view(self) -> dict:
         """What of this machine's Python a runner sees (fixed for this process: computed
@@ -216,9 +226,14 @@ class ProcessSandbox(Sandbox):
         return tuple(sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)
                              if not _under_system_dir(os.path.realpath(p))}))
 
-    def _ensure_zygote(self) -> socket.socket:
-        if self._sock is not None and self._zygote is not None and self._zygote.poll() is None:
-            return self._sock
+    def warm_up(self) -> None:
+        """Start the fork server now; it imports ``preload`` while the caller goes on (the
+        grader's own imports, the tests' collection). The first :meth:`start` waits for it."""
+        with self._lock:
+            if self._greeting is None and (self._zygote is None or self._zygote.poll() is not None):
+                self._spawn_zygote()
+
+    def _spawn_zygote(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = policy.clean_environment(home="/")
         # -I: no user site, no PYTHONPATH, and no current directory on sys.path.
@@ -228,6 +243,20 @@ class ProcessSandbox(Sandbox):
             pass_fds=[child.fileno()], env=env, cwd="/", stdin=subprocess.DEVNULL,
             close_fds=True)
         child.close()
+        for stale in (self._sock, self._greeting):  # of a fork server that died
+            if stale is not None:
+                stale.close()
+        self._sock = None
+        self._greeting = parent
+
+    def _ensure_zygote(self) -> socket.socket:
+        if self._sock is not None and self._zygote is not None and self._zygote.poll() is None:
+            return self._sock
+        if self._greeting is None or self._zygote is None or self._zygote.poll() is not None:
+            self._spawn_zygote()
+        parent = self._greeting
+        assert parent is not None
+        self._greeting = None
         parent.settimeout(120)
         try:
             hello = parent.recv(1024)
@@ -280,14 +309,14 @@ class ProcessSandbox(Sandbox):
         return int(json.loads(line)["pid"])
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        for sock in (self._sock, self._greeting):
+            if sock is not None:
+                sock.close()
+        self._sock = self._greeting = None
         if self._zygote is not None:
-            try:
-                self._zygote.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._zygote.kill()
-                self._zygote.wait()
+            # Its runners are closed, and it holds nothing worth an orderly exit: killed, not
+            # waited on through an interpreter teardown (about a second with torch loaded).
+            self._zygote.kill()
+            self._zygote.wait()
             self._zygote = None
         self._tmp.cleanup()
