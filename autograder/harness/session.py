@@ -77,9 +77,7 @@ def start_sandbox(backend: str, preload: tuple[str, ...] | None = None) -> Sandb
     ``preload``) started now and not waited for: the caller's own imports and the tests'
     collection overlap it, and the first runner waits only for what is left of it."""
     sandbox = make_sandbox(backend, preload)
-    warm_up = getattr(sandbox, "warm_up", None)  # a backend without a warm part has none
-    if warm_up is not None:
-        warm_up()
+    sandbox.warm_up()
     return sandbox
 
 
