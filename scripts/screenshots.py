@@ -269,6 +269,10 @@ def shoot(demo: StaffDemo, out: Path) -> list[Path]:
                 target = out / f"student-feedback-{kind}.png"
                 _photograph(spage, target, width)
                 written.append(target)
+                # the bottom of that page: asking staff about a test
+                target = out / f"student-regrade-request-{kind}.png"
+                spage.locator("#regrade-requests").screenshot(path=str(target))
+                written.append(target)
                 student.close()
         finally:
             browser.close()
