@@ -70,7 +70,7 @@ class SubmissionFilter:
         return {k: v for k, v in out.items() if v}
 
 
-def parse_number(raw: str | None, what: str) -> float | None:
+def parse_number(raw: object, what: str) -> float | None:
     """A number from a form field ('' is none); a clear message otherwise."""
     if raw is None or not str(raw).strip():
         return None
@@ -385,7 +385,7 @@ def open_regrade_request(db: Any, *, submission_id: int, student_pk: int, login:
     if test_name not in visible_tests:
         raise UserError("choose one of the tests shown on this page")
     graded, until = request_window(db, submission_id)
-    if graded is None:
+    if graded is None or until is None:
         raise UserError("this attempt has no result yet; ask once it is graded")
     if _now() > until:
         raise UserError(f"regrade requests for this attempt closed on "
