@@ -332,3 +332,26 @@ def test_cli_staff_invite(tmp_path: Path, sqlite_url: str):
                                str(course), "--db", sqlite_url])
     assert bad.exit_code == 1 and "not an e-mail address" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_staff_queries_on_both_databases(course, db_url):
+    """The list, regrades, requests and operations queries on SQLite and PostgreSQL (no
+    grading: queued work is enough for each query to run)."""
+    staff = make_staff_service(course, db_url)
+    try:
+        assert staff.svc.submit("alice", WRONG).status_code == 202
+        assert staff.svc.submit("bob", CORRECT).status_code == 202
+        rows = staff_views.submission_rows(staff.db, staff_views.SubmissionFilter(
+            assignment="toy", student="o", state="queued", late="on_time"))
+        assert [r["student"] for r in rows] == ["bob"]
+        batch = staff_views.request_regrades(staff.db, [rows[0]["id"]], by="ta", reason="x")
+        assert [r["state"] for r in staff_views.regrade_changes(staff.db, batch=batch)] == ["queued"]
+        assert staff_views.regrade_requests(staff.db, state="open") == []
+        ops = staff_views.operations(staff.db)
+        cpu = next(lane for lane in ops["lanes"] if lane["lane"] == "cpu")
+        assert cpu == {"lane": "cpu", "students": 2, "regrades": 1, "running": 0}
+        assert ops["oldest"]["student"] == "alice"
+        listing = staff.clients["ta"].get("/staff/submissions?student=bob")
+        assert listing.status_code == 200 and "bob" in listing.text
+    finally:
+        staff.db.close()
