@@ -43,6 +43,12 @@ import tempfile
 import time
 from pathlib import Path
 
+# One BLAS thread in this process, before numpy loads: the floor runs student code here, and the
+# sandbox's runners run with one thread too (a second thread only fights the load for the CPU).
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_OUTER_ENV = dict(os.environ)
+os.environ.update({name: "1" for name in _THREAD_VARS})
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 AUTOGRADER = [sys.executable, "-m", "autograder.cli"]
@@ -111,7 +117,7 @@ def timed(cmd: list[str], cwd: Path, watch: Path | None = None) -> Timed:
     """Run ``cmd``: wall seconds to exit and until ``watch`` existed (polled every 5 ms), and the
     CPU seconds of its whole process tree (every process it started was waited for: the fork
     server reaps its runners), the figure a loaded machine distorts least."""
-    env = {**os.environ, "COLUMNS": "120"}
+    env = {**_OUTER_ENV, "COLUMNS": "120"}  # a command runs as a person runs it
     cpu_before = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
