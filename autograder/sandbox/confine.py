@@ -11,7 +11,9 @@ As root (a grading server), the child gets, in this order:
    a fresh ``/proc`` of its own PID namespace, ``/dev/null`` and friends, and a writable
    ``/submission`` (a copy of the student's files) and ``/tmp``. The course repository, hidden
    tests, the reference solution, other submissions and the grader's ``/proc`` entries do not
-   exist there;
+   exist there. A runner that holds a GPU also gets that GPU's device node, the driver's
+   control nodes and libraries, and a read-only ``/sys`` (the CUDA driver reads it to start);
+   see :mod:`autograder.sandbox.gpu`;
 3. rlimits on address space, CPU time, processes, file size and open files;
 4. a separate unprivileged uid per concurrent runner, no supplementary groups, and
    ``no_new_privs``; a clean environment; every file descriptor but the protocol's and the
@@ -84,6 +86,22 @@ class Plan:
     copies: tuple[str, ...] = ()
     root_mount: str = ""      # an empty directory to build the private root on
     workdir: str = ""         # without root: where to copy the files (fresh, per runner)
+    # A GPU runner (see autograder.sandbox.gpu): its device nodes, (host path, path in the
+    # root), bound as devices; a read-only /sys; and a data limit in place of the address-space
+    # limit (the CUDA driver reserves address space by the terabyte, unused).
+    gpu: bool = False
+    devices: tuple[tuple[str, str], ...] = ()
+    # Variables added to the clean environment (a GPU runner's CUDA_VISIBLE_DEVICES, ...).
+    environment: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_json(cls, fields: dict) -> Plan:
+        """A plan from its JSON form (lists back to tuples)."""
+        pairs = ("binds", "devices", "environment")
+        return cls(**{**fields,
+                      **{k: tuple(fields[k]) for k in ("readonly_paths", "hidden_paths",
+                                                       "copies") if k in fields},
+                      **{k: tuple(tuple(p) for p in fields[k]) for k in pairs if k in fields}})
 
 
 def _check(ret: int, what: str) -> None:
@@ -175,6 +193,18 @@ def build_root(plan: Plan) -> str:
     for dev in _DEVICES:
         Path(root + "/dev/" + dev).touch()
         _mount("/dev/" + dev, root + "/dev/" + dev, None, MS_BIND)
+    for source, target in plan.devices:
+        # A device needs a mount without nodev (the root's tmpfs has it): its own bind, as for
+        # /dev/null. Only these nodes of the host's /dev exist in the root.
+        Path(root + target).touch()
+        _mount(source, root + target, None, MS_BIND)
+    if plan.gpu and os.path.isdir("/sys"):
+        # Without /sys the CUDA driver fails to start (CUDA_ERROR_OPERATING_SYSTEM). Not
+        # recursive: the filesystems mounted below /sys (cgroup, debugfs, ...) stay out.
+        os.makedirs(root + "/sys", exist_ok=True)
+        _mount("/sys", root + "/sys", None, MS_BIND)
+        _mount(None, root + "/sys", None,
+               MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.makedirs(root + "/dev/shm", exist_ok=True)
     _mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV,
            f"size={plan.disk_mb}m,mode=1777")
@@ -207,20 +237,29 @@ def copy_workdir(plan: Plan, *, owner: int | None = None) -> str:
     return plan.workdir
 
 
-def _address_space_now() -> int:
+def _vm_now(field: str = "VmSize") -> int:
+    """A ``/proc/self/status`` figure in bytes (VmSize: address space; VmData: data)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmSize:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 
 
 def apply_limits(plan: Plan, *, is_root: bool) -> None:
     """rlimits. The address-space limit counts what the warm interpreter has already mapped
-    (torch maps a lot), so the student gets ``memory_mb`` on top of it."""
-    as_limit = _address_space_now() + plan.memory_mb * 2**20
+    (torch maps a lot), so the student gets ``memory_mb`` on top of it.
+
+    A GPU runner gets a data limit instead (``RLIMIT_DATA``: private writable memory, the heap
+    and anonymous mappings): the CUDA driver reserves terabytes of address space it never
+    uses (inaccessible, uncounted by RLIMIT_DATA) and fails under an address-space limit.
+    GPU memory itself is bounded by the one device the runner holds."""
+    if plan.gpu:
+        memory = {resource.RLIMIT_DATA: _vm_now("VmData") + plan.memory_mb * 2**20}
+    else:
+        memory = {resource.RLIMIT_AS: _vm_now("VmSize") + plan.memory_mb * 2**20}
     limits = {
-        resource.RLIMIT_AS: as_limit,
+        **memory,
         resource.RLIMIT_CPU: max(1, int(plan.cpu_s)),
         resource.RLIMIT_FSIZE: plan.disk_mb * 2**20,
         resource.RLIMIT_NOFILE: plan.max_open_files,
@@ -249,10 +288,12 @@ def no_new_privs() -> bool:
     return _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
 
 
-def clean_environment(home: str) -> None:
-    """Replace the whole environment with the sandbox policy's clean one."""
+def clean_environment(home: str, extra: tuple[tuple[str, str], ...] = ()) -> None:
+    """Replace the whole environment with the sandbox policy's clean one (plus ``extra``, the
+    plan's own variables: a GPU runner's CUDA_VISIBLE_DEVICES)."""
     os.environ.clear()
     os.environ.update(policy.clean_environment(home))
+    os.environ.update(dict(extra))
 
 
 def close_fds_except(keep: set[int]) -> None:

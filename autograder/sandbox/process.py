@@ -1,7 +1,9 @@
 """The ``process`` sandbox backend (the default): runners forked from a warm fork server.
 
 See :mod:`autograder.sandbox.confine` for what confines a runner and
-:mod:`autograder.sandbox.zygote` for the process tree.
+:mod:`autograder.sandbox.zygote` for the process tree. An assignment whose ``resources.gpu`` is
+``optional`` or ``required`` gets one GPU of the worker's for the runner's life (its device
+node, the driver's control nodes and libraries: :mod:`autograder.sandbox.gpu`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from autograder.sandbox.base import (ExitInfo, Limits, OutputBuffer, RunnerProce
 from autograder.sandbox import policy
 from autograder.sandbox import confine
 from autograder.sandbox.confine import Plan
+from autograder.sandbox.gpu import GpuAllocator, GpuHost, GpuLease, passthrough, request_gpu
 
 UID_BASE = policy.UID_BASE
 # Imported once by the fork server. torch._dynamo is what the first torch.optim optimizer of a
@@ -124,10 +127,15 @@ class ProcessRunner(RunnerProcess):
     #: How long the init may take to end the runner and report, before the SIGKILL.
     END_WAIT_S = 2.0
 
-    def __init__(self, *args, status_fd: int, init_pid: int, **kwargs):
+    def __init__(self, *args, status_fd: int, init_pid: int, lease: GpuLease | None = None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.status_fd = status_fd
         self.init_pid = init_pid
+        # The GPU this runner holds (its supervisor holds a copy of the lock until the runner's
+        # last process has ended; this one is given back at close).
+        self.lease = lease
+        self.gpu: str | None = lease.device if lease is not None else None
         self._status_buf = b""
         self._runner_report: dict | None = None
         self._exit: ExitInfo | None = None
@@ -184,6 +192,9 @@ class ProcessRunner(RunnerProcess):
             os.close(self.status_fd)
         except OSError:
             pass
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
 
 
 class ProcessSandbox(Sandbox):
@@ -191,9 +202,18 @@ class ProcessSandbox(Sandbox):
 
     name = "process"
 
-    def __init__(self, preload: tuple[str, ...] = DEFAULT_PRELOAD, uid_base: int = UID_BASE):
+    def __init__(self, preload: tuple[str, ...] = DEFAULT_PRELOAD, uid_base: int = UID_BASE,
+                 *, gpus: GpuAllocator | None = None, gpu_wait_s: float = 0.0,
+                 gpu_host: GpuHost | None = None):
+        """``gpus``: the worker's GPUs (None: found on first need, from ``AUTOGRADER_GPUS`` or
+        ``nvidia-smi -L``); ``gpu_wait_s``: how long a runner waits for a busy GPU before it
+        runs on the CPU (``optional``) or is refused (``required``); ``gpu_host``: where the
+        device nodes and driver libraries are (a stand-in tree in tests)."""
         self.preload = preload
         self.uid_base = uid_base
+        self.gpus = gpus
+        self.gpu_wait_s = gpu_wait_s
+        self.gpu_host = gpu_host or GpuHost()
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._zygote: subprocess.Popen | None = None
@@ -268,7 +288,41 @@ class ProcessSandbox(Sandbox):
         self._sock = parent
         return parent
 
+    def _lease_gpu(self, limits: Limits) -> GpuLease | None:
+        """A GPU for one runner under the assignment's ``resources.gpu``, or None (the CPU);
+        :class:`~autograder.sandbox.gpu.GpuUnavailable` for a ``required`` one it cannot
+        have."""
+        wanted = limits.gpu or "none"
+        if wanted != "none" and self.gpus is None:
+            self.gpus = GpuAllocator()  # AUTOGRADER_GPUS, else nvidia-smi -L, else none
+        return request_gpu(wanted, self.gpus, self.gpu_wait_s)
+
+    def _gpu_plan(self, lease: GpuLease | None) -> dict:
+        """The plan's GPU fields for a leased device: as root, its nodes and the driver's
+        libraries in the private root, seen as CUDA device 0. Without root there is no private
+        root to bind into: the device is only selected, and every GPU is as reachable as every
+        file is (the "private filesystem" protection the runner reports missing)."""
+        if lease is None:
+            return {}
+        if os.geteuid() != 0:
+            return {"gpu": True, "environment": (("CUDA_VISIBLE_DEVICES", lease.device),)}
+        gpu = passthrough(lease.device, self.gpu_host)
+        return {"gpu": True, "devices": gpu.device_binds,
+                "binds": (*self._view["binds"], *gpu.library_binds),
+                "environment": gpu.environment}
+
     def start(self, files: Path, limits: Limits, slot: int = 0) -> RunnerProcess:
+        lease = self._lease_gpu(limits)
+        try:
+            return self._start(files, limits, slot, lease)
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
+
+    def _start(self, files: Path, limits: Limits, slot: int,
+               lease: GpuLease | None) -> RunnerProcess:
+        gpu_fields = self._gpu_plan(lease)
         proto_in_r, proto_in_w = os.pipe()    # grader -> runner
         proto_out_r, proto_out_w = os.pipe()  # runner -> grader
         out_r, out_w = os.pipe()              # runner's stdout + stderr
@@ -277,7 +331,7 @@ class ProcessSandbox(Sandbox):
         plan = Plan(staging_dir=str(files), uid=self.uid_base + slot,
                     memory_mb=limits.memory_mb, cpu_s=limits.cpu_s,
                     max_processes=limits.max_processes, disk_mb=limits.disk_mb,
-                    root_mount=self.root_mount, **self._view,
+                    root_mount=self.root_mount, **{**self._view, **gpu_fields},
                     workdir=workdir)
         request = {"op": "spawn", "plan": asdict(plan),
                    "max_message": limits.max_message_bytes}
@@ -285,7 +339,9 @@ class ProcessSandbox(Sandbox):
         try:
             with self._lock:
                 sock = self._ensure_zygote()
-                socket.send_fds(sock, [json.dumps(request).encode()], child_fds)
+                # A GPU lease's lock goes along: the runner's supervisor holds the device.
+                socket.send_fds(sock, [json.dumps(request).encode()],
+                                child_fds + ([lease.lock_fd()] if lease is not None else []))
         finally:
             for fd in child_fds:
                 os.close(fd)
@@ -293,7 +349,7 @@ class ProcessSandbox(Sandbox):
         runner = ProcessRunner(
             Channel(proto_out_r, proto_in_w, limits.max_message_bytes), out_r,
             OutputBuffer(limits.max_output_bytes), kill_pids=(init_pid,), degraded=[],
-            status_fd=status_r, init_pid=init_pid)
+            status_fd=status_r, init_pid=init_pid, lease=lease)
         return runner
 
     @staticmethod

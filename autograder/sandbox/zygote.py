@@ -18,7 +18,8 @@ The grader ends a runner with SIGTERM to its init (which kills the runner and re
 ended), then SIGKILL to the init and its process group for whatever is left.
 
 Requests arrive on a SOCK_SEQPACKET socket as a JSON plan plus four file descriptors: the
-protocol's read and write ends, the output pipe (stdout and stderr together) and the status pipe.
+protocol's read and write ends, the output pipe (stdout and stderr together) and the status pipe;
+a GPU runner's request adds a fifth, its device lease's lock, held by the supervisor.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _runner(plan: confine.Plan, proto_r: int, proto_w: int, workdir: str, is_roo
         problem = seccomp.install()
         if problem:
             degraded.append(problem)
-        confine.clean_environment(workdir)
+        confine.clean_environment(workdir, plan.environment)
         sys.path[:] = [p for p in sys.path if p and os.path.isdir(p)]  # what exists in the root
         from autograder.runner import serve
         serve.main(proto_r, proto_w, workdir, max_message, degraded)
@@ -133,6 +134,10 @@ def _init(plan: confine.Plan, fds: list[int], is_root: bool, namespaced: bool,
 def _supervise(plan: confine.Plan, fds: list[int], max_message: int) -> None:
     """The forked child of the zygote; never returns."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # A fifth descriptor is a GPU lease's lock (autograder.sandbox.gpu): kept here until the
+    # init, and with it every process of the runner, has ended, so the device stays held while
+    # anything of the runner's may use it, even if the grader is gone.
+    fds, held = fds[:4], fds[4:]
     proto_r, proto_w, out_w, status_w = fds
     os.setsid()
     is_root = os.geteuid() == 0
@@ -140,6 +145,8 @@ def _supervise(plan: confine.Plan, fds: list[int], max_message: int) -> None:
     namespaced = is_root and not degraded
     init = os.fork()
     if init == 0:
+        for fd in held:
+            os.close(fd)
         _init(plan, fds, is_root, namespaced, degraded, max_message)
     for fd in (proto_r, proto_w, out_w):
         os.close(fd)
@@ -165,18 +172,13 @@ def serve(sock: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, _reap)
     while True:
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 4)
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 5)
         except (ConnectionResetError, OSError):
             return
         if not msg:
             return
         request = json.loads(msg)
-        fields = request["plan"]
-        plan = confine.Plan(**{**fields,
-                               "readonly_paths": tuple(fields["readonly_paths"]),
-                               "hidden_paths": tuple(fields["hidden_paths"]),
-                               "binds": tuple(tuple(b) for b in fields["binds"]),
-                               "copies": tuple(fields["copies"])})
+        plan = confine.Plan.from_json(request["plan"])
         pid = os.fork()
         if pid == 0:
             sock.close()
