@@ -26,9 +26,14 @@ from autograder.service.storage import UploadStore
 
 
 def open_database(settings: Settings) -> ServiceDB:
-    """Open the course database (migrated to the newest schema) with assignments synced."""
+    """Open the course database (migrated to the newest schema) with assignments and staff
+    accounts synced."""
     db = ServiceDB.open(settings.database_url(), load_course(settings.course_root))
     db.gb.sync_assignments(settings.course_root)
+    # Staff added with `autograder gradebook staff ...` get their account and current role.
+    from autograder.service.permissions import sync_staff_accounts
+
+    sync_staff_accounts(db)
     return db
 
 

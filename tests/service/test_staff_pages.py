@@ -355,3 +355,26 @@ def test_staff_queries_on_both_databases(course, db_url):
         assert listing.status_code == 200 and "bob" in listing.text
     finally:
         staff.db.close()
+
+
+def test_staff_of_the_gradebook_get_their_role_when_the_service_opens(course, sqlite_url):
+    from autograder.service.models import ServiceUser
+    from tests.service.conftest import open_service_db
+
+    db = open_service_db(course, sqlite_url)
+    db.gb.add_staff("pat@x.edu", "grader")
+    db.close()
+    db = open_service_db(course, sqlite_url)
+    try:
+        db.gb.add_staff("pat@x.edu", "ta")  # promoted: the next start syncs the role
+        with db.read() as s:
+            assert s.query(ServiceUser).filter_by(login="pat@x.edu").one().role == "grader"
+    finally:
+        db.close()
+    db = open_service_db(course, sqlite_url)
+    try:
+        with db.read() as s:
+            user = s.query(ServiceUser).filter_by(login="pat@x.edu").one()
+        assert (user.role, user.student_pk) == ("ta", None)
+    finally:
+        db.close()
