@@ -9,6 +9,15 @@ decodes both and checks they refuse the same set.
 Everything refused answers EPERM (``clone3`` answers ENOSYS, so the C library falls back to
 ``clone``, whose flags a filter can read). Every other call is allowed: numpy, torch threads,
 ``fork`` and ``subprocess`` keep working. Other ABIs (32-bit, x32) are refused outright.
+
+A runner that holds a GPU runs under the same policy on both backends. The CUDA driver talks to
+its device with ``open``, ``ioctl`` and ``mmap`` of the device files (device memory, pinned host
+memory, the UVM range), none of which is refused (``ioctl`` is allowed whatever its request:
+the device node a runner may open is the filter on it). The NUMA calls it tries (``mbind``,
+``get_mempolicy``, ``set_mempolicy``) are refused here as in docker's default profile, under
+which GPU containers routinely run, and it carries on without them; it takes no file lock (a
+runner's JIT cache is off: ``CUDA_CACHE_DISABLE``) and no ``perf_event_open`` unless profiled.
+``tests/sandbox/test_gpu.py`` checks the list; ``benchmarks/gpu_check.py`` runs CUDA under it.
 """
 
 from __future__ import annotations

@@ -200,3 +200,146 @@ def test_each_job_gets_its_own_device_and_gives_it_back(tmp_path, monkeypatch):
     runs = [line.split() for line in log.read_text().splitlines() if " run " in f" {line}"]
     requests = sorted(line[line.index("--gpus") + 1] for line in runs)
     assert requests == ["device=0", "device=MIG-0f0e0d0c-0b0a-0908-0706-050403020100"]
+
+
+# --- the process backend: which nodes and files give a runner one GPU (no GPU, no root) -------
+
+from autograder.sandbox import confine, policy  # noqa: E402
+from autograder.sandbox.gpu import (GpuHost, parse_ldconfig, passthrough)  # noqa: E402
+
+LDCONFIG = """\
+1234 libs found in cache `/etc/ld.so.cache'
+\tlibcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1
+\tlibcuda.so.1 (libc6) => /usr/lib/i386-linux-gnu/libcuda.so.1
+\tlibcuda.so (libc6,x86-64) => /usr/local/cuda/lib64/stubs/libcuda.so
+\tlibnvidia-ml.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1
+\tlibnvidia-mlx.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libnvidia-mlx.so.1
+\tlibcudart.so.12 (libc6,x86-64) => /usr/local/cuda/lib64/libcudart.so.12
+\tlibc.so.6 (libc6,x86-64) => /lib/x86_64-linux-gnu/libc.so.6
+"""
+
+
+def test_the_driver_libraries_from_ldconfig_are_this_architectures_and_no_stub():
+    assert parse_ldconfig(LDCONFIG, machine="x86_64") == [
+        "/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"]
+
+
+def _info(proc, bus, uuid, minor):
+    (proc / bus).mkdir(parents=True)
+    (proc / bus / "information").write_text(
+        f"Model: \t\t NVIDIA H200\nGPU UUID: \t {uuid}\nBus Location: \t {bus}\n"
+        f"Device Minor: \t {minor}\nGPU Excluded:\t No\n")
+
+
+def test_a_gpu_id_names_its_node_by_the_drivers_own_records(tmp_path):
+    proc = tmp_path / "gpus"
+    # Minor numbers follow the driver's probe order, indices the PCI bus order: they differ.
+    _info(proc, "0000:b1:00.0", "GPU-bbbb", 0)
+    _info(proc, "0000:19:00.0", "GPU-aaaa", 1)
+    host = GpuHost(dev_dir=str(tmp_path), lib_dirs=(), proc_dir=str(proc))
+    assert host.device_minor("0") == 1 and host.device_minor("1") == 0
+    assert host.device_minor("GPU-bbbb") == 0
+    with pytest.raises(GpuUnavailable, match="GPU 2 .* does not exist"):
+        host.device_minor("2")
+    with pytest.raises(GpuUnavailable, match="not known to the NVIDIA driver"):
+        host.device_minor("GPU-cccc")
+    # No driver records (a stand-in tree): an index is the minor.
+    assert GpuHost(proc_dir=str(tmp_path / "none")).device_minor("3") == 3
+
+
+def test_the_process_backend_refuses_what_it_cannot_hand_over_with_the_fix(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "libnvidia-ml.so.1").write_bytes(b"x")
+    host = GpuHost(dev_dir=str(tmp_path / "dev"), lib_dirs=(str(lib),),
+                   proc_dir=str(tmp_path / "none"))
+    with pytest.raises(GpuUnavailable, match="MIG slice.*docker backend.*whole GPUs"):
+        passthrough("MIG-0f0e0d0c-0b0a-0908-0706-050403020100", host)
+    with pytest.raises(GpuUnavailable, match="no character device .*nvidia0"):
+        passthrough("0", host)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "nvidia0").write_text("a regular file is no device")
+    with pytest.raises(GpuUnavailable, match="no character device"):
+        passthrough("0", host)
+    (dev / "nvidia0").unlink()
+    (dev / "nvidia0").symlink_to("/dev/null")  # a character device, without mknod
+    with pytest.raises(GpuUnavailable, match="nvidiactl is missing.*nvidia-modprobe"):
+        passthrough("0", host)
+    for name in ("nvidiactl", "nvidia-uvm"):
+        (dev / name).symlink_to("/dev/null")
+    with pytest.raises(GpuUnavailable, match="libcuda.so.1 was not found"):
+        passthrough("0", host)
+    (lib / "libcuda.so.1").write_bytes(b"x")
+    gpu = passthrough("0", host)
+    assert gpu.device_binds == ((str(dev / "nvidia0"), "/dev/nvidia0"),
+                                (str(dev / "nvidiactl"), "/dev/nvidiactl"),
+                                (str(dev / "nvidia-uvm"), "/dev/nvidia-uvm"))
+    assert {t for _, t in gpu.library_binds} == {str(lib / "libcuda.so.1"),
+                                                 str(lib / "libnvidia-ml.so.1")}
+    assert dict(gpu.environment)["CUDA_VISIBLE_DEVICES"] == "0"
+
+
+def test_a_copy_of_the_lock_keeps_the_device_held(tmp_path):
+    """The process backend sends a copy of the lock to the runner's supervisor: the grader's
+    release must not free a device the runner still uses (no LOCK_UN through a copy)."""
+    import os
+
+    alloc = GpuAllocator(["0"], lock_dir=tmp_path)
+    lease = alloc.acquire()
+    copy = os.dup(lease.lock_fd())
+    lease.release()
+    assert alloc.acquire() is None
+    assert GpuAllocator(["0"], lock_dir=tmp_path).acquire() is None
+    os.close(copy)  # the runner is gone
+    again = alloc.acquire()
+    assert again is not None and again.device == "0"
+    again.release()
+
+
+def test_a_plan_survives_its_trip_to_the_fork_server_as_json():
+    import dataclasses
+    import json
+
+    plan = confine.Plan(staging_dir="/s", uid=61000, memory_mb=1, cpu_s=1, max_processes=1,
+                        disk_mb=1, binds=(("/a", "/b"),), gpu=True,
+                        devices=(("/dev/nvidia1", "/dev/nvidia1"),),
+                        environment=(("CUDA_VISIBLE_DEVICES", "0"),))
+    again = confine.Plan.from_json(json.loads(json.dumps(dataclasses.asdict(plan))))
+    assert again == plan and hash(again) == hash(plan)
+
+
+def test_a_gpu_runner_gets_a_data_limit_instead_of_an_address_space_limit():
+    """CUDA reserves terabytes of address space: RLIMIT_AS would stop it starting."""
+    import ast
+    import os
+    import resource
+
+    plan = confine.Plan(staging_dir="/s", uid=61000, memory_mb=256, cpu_s=5, max_processes=64,
+                        disk_mb=8, gpu=True)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            confine.apply_limits(plan, is_root=False)
+            os.write(w, repr((resource.getrlimit(resource.RLIMIT_AS)[0],
+                              resource.getrlimit(resource.RLIMIT_DATA)[0])).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    address_space, data = ast.literal_eval(os.read(r, 200).decode())
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert address_space == resource.getrlimit(resource.RLIMIT_AS)[0]  # untouched
+    assert data != resource.RLIM_INFINITY and data >= 256 * 2**20
+
+
+def test_the_seccomp_policy_leaves_the_cuda_driver_its_calls():
+    """The driver talks to its devices with open, ioctl and mmap (of the device files, for
+    device and pinned memory); none may be refused. The NUMA calls it tries are refused, as in
+    docker's default profile under which GPU containers run, and it carries on without them."""
+    needed = {"open", "openat", "ioctl", "mmap", "munmap", "mprotect", "mremap", "madvise",
+              "close", "read", "write", "poll", "eventfd2", "futex", "sched_getaffinity",
+              "clone", "fcntl"}
+    assert not needed & set(policy.DENIED_SYSCALLS)
+    assert {"mbind", "get_mempolicy", "set_mempolicy"} <= set(policy.DENIED_SYSCALLS)
