@@ -15,8 +15,9 @@ its device with ``open``, ``ioctl`` and ``mmap`` of the device files (device mem
 memory, the UVM range), none of which is refused (``ioctl`` is allowed whatever its request:
 the device node a runner may open is the filter on it). The NUMA calls it tries (``mbind``,
 ``get_mempolicy``, ``set_mempolicy``) are refused here as in docker's default profile, under
-which GPU containers routinely run, and it carries on without them; it takes no file lock (a
-runner's JIT cache is off: ``CUDA_CACHE_DISABLE``) and no ``perf_event_open`` unless profiled.
+which GPU containers routinely run, and it carries on without them. Its JIT cache, which locks
+files (refused here), is off in a runner (``CUDA_CACHE_DISABLE``); ``perf_event_open`` is only
+for profilers.
 ``tests/sandbox/test_gpu.py`` checks the list; ``benchmarks/gpu_check.py`` runs CUDA under it.
 """
 
