@@ -11,6 +11,10 @@
 * ``GET /api/v1/submissions/{id}``: state, queue position, and once graded the score and the
   tests the student may see (:mod:`autograder.service.feedback`).
 * ``GET /api/v1/assignments/{name}/submissions``: the student's own attempts.
+
+Timed exams add ``POST /api/v1/assignments/{name}/start``, ``GET .../attempt`` and
+``POST .../finish`` (:mod:`autograder.service.exams`); their submissions are judged against the
+student's own end time in :func:`_accept`, and their feedback is withheld per the exam's policy.
 """
 
 from __future__ import annotations
