@@ -202,6 +202,10 @@ class GradingPlugin:
         nxt = self.submissions[index]
         if nxt.id in self._prefetched:
             return
+        if self.spec.limits.gpu in ("optional", "required"):
+            # A runner started ahead would find the GPU held by this one: it would run on the
+            # CPU (or be refused), or hold a second device while it waits.
+            return
         try:
             self._prefetched[nxt.id] = self.sandbox.start(nxt.files, self.spec.limits,
                                                           self._slot_of(index))

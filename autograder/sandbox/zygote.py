@@ -152,6 +152,8 @@ def _supervise(plan: confine.Plan, fds: list[int], max_message: int) -> None:
         os.close(fd)
     _write_json(status_w, {"pid": init})
     _, status, usage = os.wait4(init, 0)
+    for fd in held:  # the runner is gone: its GPU is free before the grader hears it ended
+        os.close(fd)
     _write_json(status_w, {"exit": _exit_code(status), "signaled": os.WIFSIGNALED(status),
                            "cpu_s": usage.ru_utime + usage.ru_stime,
                            "maxrss_kb": usage.ru_maxrss})

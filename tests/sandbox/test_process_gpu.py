@@ -167,6 +167,39 @@ def test_a_graded_submission_sees_its_one_gpu_the_control_nodes_and_the_driver_o
     assert seen["sys"] is True                            # the driver reads /sys to start
 
 
+def test_every_submission_of_a_batch_gets_the_gpu_not_only_every_other_one(
+        tmp_path, standin, files):
+    """The harness starts the next submission's runner ahead of time; a GPU runner started
+    ahead would find the device held by the current one and run on the CPU."""
+    out = tmp_path / "seen"
+    out.mkdir()
+    root = tmp_path / "course"
+    write(root / "course.toml", 'name = "gpu"\n')
+    write(root / "assignments/toy/assignment.toml",
+          'name = "toy"\nmodules = ["probe"]\n[resources]\ngpu = "optional"\n'
+          'test_time_limit_s = 60\ntime_limit_s = 120\nmemory_mb = 512\n')
+    write(root / "assignments/toy/tests/test_public.py", textwrap.dedent(f'''
+        import json
+        from pathlib import Path
+        import pytest
+
+        @pytest.mark.points(1)
+        def test_look(student, submission):
+            seen = student.look({_lib_dir(standin)!r})
+            Path({str(out)!r}, submission.id + ".json").write_text(json.dumps(seen))
+        '''))
+    write(root / "solutions/toy/probe.py", PROBE)
+    uploads = [write(root / "uploads" / f"s{i}.py", PROBE) for i in range(3)]
+    with ProcessSandbox(preload=("numpy",), uid_base=UID_BASE + 130,
+                        gpus=GpuAllocator(["0"], lock_dir=tmp_path / "locks"),
+                        gpu_host=standin) as sb:
+        results = grade_uploads(Course(root).assignment("toy"), uploads, sandbox=sb)
+    assert all(t.outcome == Outcome.PASSED for r in results for t in r.tests)
+    seen = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    assert len(seen) == 3
+    assert [s["env"].get("CUDA_VISIBLE_DEVICES") for s in seen] == ["0", "0", "0"]
+
+
 def test_two_runners_get_different_gpus_and_a_third_is_refused_or_runs_on_the_cpu(
         sandbox, files, standin):
     a = _session(sandbox, files, "required", slot=0)
