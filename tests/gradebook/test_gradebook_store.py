@@ -231,10 +231,9 @@ def test_the_models_match_the_migrations(db_url, course_dir):
     from alembic.migration import MigrationContext
 
     from gradebook.models import Base
-    try:  # the grading service's tables share the gradebook's metadata and migrations
-        import autograder.service.models  # noqa: F401
-    except ImportError:
-        pass
+    # The grading service's tables (LTI's included) share the gradebook's metadata and migrations.
+    import autograder.service.lti.models  # noqa: F401
+    import autograder.service.models  # noqa: F401
 
     with Gradebook.open(db_url, load_course(course_dir)) as gb, gb.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

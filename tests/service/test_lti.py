@@ -568,3 +568,22 @@ def test_migration_0007_matches_the_models(tmp_path, db_url):
         or getattr(x, "name", None) in tables or x in tables
         for part in (d if isinstance(d, list) else [d]) for x in part[1:])]
     assert mine == []
+
+
+def test_an_exam_score_waits_for_staff_to_release_the_results(lti):
+    """A passback shows the student a score: an exam's or a quiz's waits for the release."""
+    from autograder.service.models import ExamRelease
+
+    lti.launch("alice")
+    with lti.db.write() as s:
+        s.execute(sa.update(gm.Assignment).where(gm.Assignment.name == "toy")
+                  .values(kind="quiz"))
+    lti.passback(lti.record("alice", passed=3))
+    assert lti.lms.scores == []
+    with lti.db.write() as s:
+        apk = s.scalar(sa.select(gm.Assignment.id).where(gm.Assignment.name == "toy"))
+        s.add(ExamRelease(assignment_pk=apk, released_at=dt.datetime.now(dt.timezone.utc),
+                          released_by="prof"))
+    refresh(lti.db)
+    send_pending(lti.db, lti.cfg())
+    assert [s["scoreGiven"] for s in lti.lms.scores] == [3.0]

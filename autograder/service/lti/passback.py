@@ -44,7 +44,7 @@ from autograder.service.lti.config import LtiConfig, load_lti, tool_conf
 from autograder.service.lti.models import (LtiContext, LtiLink, LtiPassback, LtiUser,
                                            PassbackState)
 from autograder.service.lti.platform import Connector
-from autograder.service.models import ServiceUser
+from autograder.service.models import ExamRelease, ServiceUser
 from gradebook import models as gm
 
 UTC = dt.timezone.utc
@@ -142,7 +142,11 @@ def _targets(db: ServiceDB, student_pk: int | None, assignment_pk: int | None) -
              .join(gm.Student, gm.Student.id == ServiceUser.student_pk)
              .join(gm.Assignment, gm.Assignment.id == LtiLink.assignment_pk)
              .where(LtiContext.course_id == db.course_id, LtiLink.lineitem_url.is_not(None),
-                    gm.Student.status == "active"))
+                    gm.Student.status == "active",
+                    # An exam's or quiz's scores reach the LMS only once staff released its
+                    # results: a passback is a way of showing a score.
+                    sa.or_(gm.Assignment.kind.not_in(("exam", "quiz")),
+                           sa.exists().where(ExamRelease.assignment_pk == gm.Assignment.id))))
         if student_pk is not None:
             q = q.where(ServiceUser.student_pk == student_pk)
         if assignment_pk is not None:
