@@ -37,7 +37,7 @@ from autograder.authoring.mutants import mutant_modules, read_mutant  # noqa: E4
 from autograder.course import Course  # noqa: E402
 from autograder.harness.grader import grade_uploads, preload_for  # noqa: E402
 from autograder.harness.remote import StudentSession  # noqa: E402
-from autograder.sandbox.base import Limits  # noqa: E402
+from autograder.sandbox.base import Limits, Sandbox  # noqa: E402
 from autograder.sandbox.gpu import GpuAllocator, GpuHost, GpuUnavailable, passthrough  # noqa: E402
 from autograder.sandbox.process import ProcessSandbox  # noqa: E402
 
@@ -101,7 +101,7 @@ def host_facts() -> list[str]:
     return lines
 
 
-def runner_facts(sandbox: ProcessSandbox, tmp: Path) -> tuple[dict, str | None, list[str]]:
+def runner_facts(sandbox: Sandbox, tmp: Path) -> tuple[dict, str | None, list[str]]:
     """Ask a runner of ``sandbox`` what it sees (``resources.gpu = "optional"``)."""
     files = tmp / "probe"
     files.mkdir()

@@ -39,6 +39,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,11 +89,12 @@ def validate_device(device: str) -> str:
     return device
 
 
-def detect_gpus(env: dict[str, str] | None = None, nvidia_smi: str | None = None) -> list[str]:
+def detect_gpus(env: Mapping[str, str] | None = None, nvidia_smi: str | None = None
+                ) -> list[str]:
     """This worker's GPUs: ``AUTOGRADER_GPUS`` when set, else ``nvidia-smi -L``, else none."""
-    env = os.environ if env is None else env
-    if GPU_ENV in env:
-        return [validate_device(d) for d in env[GPU_ENV].split(",") if d.strip()]
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if GPU_ENV in environ:
+        return [validate_device(d) for d in environ[GPU_ENV].split(",") if d.strip()]
     smi = nvidia_smi if nvidia_smi is not None else shutil.which("nvidia-smi")
     if not smi:
         return []
