@@ -37,7 +37,7 @@ class Limits:
     disk_mb: int = 64
     max_output_bytes: int = 64 * 1024
     max_message_bytes: int = 256 * 2**20
-    # none | optional | required, from the assignment (the docker backend requests one device);
+    # none | optional | required, from the assignment (either backend hands one device over);
     # None: not specified, the sandbox's own policy applies.
     gpu: str | None = None
 

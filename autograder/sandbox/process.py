@@ -256,6 +256,10 @@ class ProcessSandbox(Sandbox):
     def _spawn_zygote(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = policy.clean_environment(home="/")
+        # The fork server must never start the CUDA driver: a runner forked after that cannot
+        # use its GPU. Should anything it imports ask torch.cuda.is_available(), torch asks
+        # NVML instead of the driver (a runner's own environment does not carry this).
+        env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
         # -I: no user site, no PYTHONPATH, and no current directory on sys.path.
         self._zygote = subprocess.Popen(
             [sys.executable, "-I", "-m", "autograder.sandbox.zygote", str(child.fileno()),

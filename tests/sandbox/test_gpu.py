@@ -343,3 +343,22 @@ def test_the_seccomp_policy_leaves_the_cuda_driver_its_calls():
               "clone", "fcntl"}
     assert not needed & set(policy.DENIED_SYSCALLS)
     assert {"mbind", "get_mempolicy", "set_mempolicy"} <= set(policy.DENIED_SYSCALLS)
+
+
+def test_without_root_a_gpu_runner_is_only_pointed_at_its_device(tmp_path, monkeypatch):
+    """No private root to bind into (a student's laptop): CUDA_VISIBLE_DEVICES selects the
+    leased device, and the data limit replaces the address-space limit all the same."""
+    from autograder.sandbox import process
+
+    sandbox = process.ProcessSandbox(preload=("numpy",),
+                                     gpus=GpuAllocator(["1"], lock_dir=tmp_path))
+    try:
+        lease = sandbox._lease_gpu(Limits(gpu="optional"))
+        assert lease is not None and lease.device == "1"
+        monkeypatch.setattr(process.os, "geteuid", lambda: 1000)
+        assert sandbox._gpu_plan(lease) == {"gpu": True,
+                                            "environment": (("CUDA_VISIBLE_DEVICES", "1"),)}
+        assert sandbox._lease_gpu(Limits(gpu="none")) is None
+        lease.release()
+    finally:
+        sandbox.close()
