@@ -175,6 +175,11 @@ def test_random_folders(entries):
         root = workdir / f"folder{next(_counter)}"
         root.mkdir()
         base = os.fsencode(root)
+        # Symlinks point outside the upload, at a decoy in the scratch folder: never at a file
+        # of this machine (a later "file" entry at the same path must not write through it).
+        decoy = os.fsencode(workdir / f"outside{next(_counter)}.txt")
+        with open(decoy, "wb") as f:
+            f.write(b"not the student's")
         for parts, kind, data in entries:
             parts = [p.replace(b"/", b"_").replace(b"\0", b"_") for p in parts]
             parts = [p for p in parts if p not in (b".", b"..")]
@@ -186,9 +191,11 @@ def test_random_folders(entries):
                 if kind == "dir":
                     os.makedirs(path, exist_ok=True)
                 elif kind == "symlink":
-                    os.symlink(b"/etc/passwd", path)
-                else:
-                    with open(path, "wb") as f:
+                    os.symlink(decoy, path)
+                else:  # O_NOFOLLOW: a symlink already at this path is refused, not followed
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                                 0o644)
+                    with os.fdopen(fd, "wb") as f:
                         f.write(data)
             except OSError:
                 continue  # a tree the file system itself refuses (a file where a folder is)
