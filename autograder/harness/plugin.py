@@ -58,6 +58,7 @@ class _TestRecord:
     replies_before: int = 0       # student replies before the test began (see verdict.py)
     student_values_seen: bool = False
     output_cut: bool = False      # the output cap was reached during this test
+    cut_before: bool = False      # ... or already before it began
 
 
 class SubmissionHandle:
@@ -240,6 +241,7 @@ class GradingPlugin:
             session.deadline = min(time.monotonic() + self._time_limit(item), budget_end)
             record.output_mark = session.output_position
             record.replies_before = session.replies
+            record.cut_before = _output_cut(session)
         if time.monotonic() >= budget_end:
             raise BudgetExhausted(f"the submission used up its time budget of "
                                   f"{self.spec.submission_time_limit_s:g} s before this test")
@@ -253,6 +255,7 @@ class GradingPlugin:
         session.deadline = min(time.monotonic() + self._time_limit(item), budget_end)
         if self._current is not None and self._current.output_mark == (0, 0):
             self._current.output_mark = session.output_position
+            self._current.cut_before = _output_cut(session)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
@@ -269,10 +272,9 @@ class GradingPlugin:
             if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
                 session = self._sessions.get(self._submission_of(item))
                 if session is not None:
-                    cut_before = _output_cut(session)
                     record.output = session.output_since(record.output_mark)
                     record.student_values_seen = session.replies > record.replies_before
-                    record.output_cut = _output_cut(session) and not cut_before
+                    record.output_cut = _output_cut(session) and not record.cut_before
             if call.when == "teardown":
                 record.finished = time.monotonic()
                 self._finish_test(item)

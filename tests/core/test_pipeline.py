@@ -202,3 +202,32 @@ def test_double(student, submission):
     doomed = by_id["doomed"]
     assert doomed.tests[0].outcome is Outcome.GRADER_ERROR
     assert "not of your code" in doomed.tests[0].output
+
+
+def test_output_cut_during_a_hidden_test_is_noted_on_that_test_only(make_course, tmp_path,
+                                                                    sandbox):
+    """The output cap tripped by a hidden test's input must not leak through an always-visible
+    note: the note carries the visibility of the test that caused it."""
+    root = make_course({"solutions/toy/toy.py": REFERENCE,
+                        "assignments/toy/tests/test_public.py": '''
+import pytest
+
+@pytest.mark.points(1)
+def test_public(student):
+    assert student.double(1) == 2
+''',
+                        "solutions/toy/tests/test_hidden.py": '''
+import pytest
+
+@pytest.mark.points(1)
+def test_hidden_secret_input(student):
+    assert student.double(-77) == -154
+'''}, resources="test_time_limit_s = 5\ntime_limit_s = 60\nmemory_mb = 512\nmax_output_kb = 1")
+    [up] = _uploads(tmp_path, chatty="def double(x):\n    if x < 0:\n        print('x' * 5000)\n"
+                                     "    return 2 * x\n")
+    [result] = grade_uploads(Course.find(root).assignment("toy"), [up], sandbox=sandbox)
+    hidden = next(t for t in result.tests if "hidden" in t.name)
+    public = next(t for t in result.tests if "public" in t.name)
+    assert hidden.visibility == "hidden" and "longer than the limit" in hidden.output
+    assert "longer than the limit" not in public.output
+    assert "longer than the limit" not in result.output and "truncated" not in result.output
