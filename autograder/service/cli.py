@@ -45,8 +45,14 @@ def _settings(course_dir: Path | None, db: str | None, **kw):  # type: ignore[no
                    "loses the job to another.")
 @click.option("--secure-cookies/--no-secure-cookies", default=False, show_default=True,
               help="Send cookies over HTTPS only (on behind a TLS proxy).")
+@click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="ADDRESS|CIDR",
+              callback=lambda ctx, param, values: _networks(values),
+              help="A reverse proxy whose X-Forwarded-For is believed when an exam's "
+                   "allowed_networks is checked (repeat for several). Without it, the "
+                   "connection's own address is the student's.")
 def serve(host: str, port: int, workers: int | None, course_dir: Path | None, db: str | None,
-          backend: str, lease_seconds: float, secure_cookies: bool) -> None:
+          backend: str, lease_seconds: float, secure_cookies: bool,
+          trusted_proxies: tuple[str, ...]) -> None:
     """Run the grading service: the JSON API and pages, and N local grading workers over the
     course database (SQLite by default; no other server needed)."""
     import uvicorn
@@ -57,7 +63,7 @@ def serve(host: str, port: int, workers: int | None, course_dir: Path | None, db
 
     settings = _settings(course_dir, db, workers=default_workers() if workers is None else workers,
                          backend=backend, lease_s=lease_seconds, secure_cookies=secure_cookies,
-                         public_url=f"http://{host}:{port}")
+                         public_url=f"http://{host}:{port}", trusted_proxies=trusted_proxies)
     app = create_app(settings)
     pool = LocalWorkers(settings)
     pool.start()
@@ -68,6 +74,19 @@ def serve(host: str, port: int, workers: int | None, course_dir: Path | None, db
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         pool.stop()
+
+
+def _networks(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each value an IP address or a CIDR network, or a message saying which is not."""
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an IP address or a CIDR network "
+                                     f"(e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+    return tuple(values)
 
 
 def _shown_url(url: str) -> str:

@@ -41,3 +41,27 @@ def test_submit_without_a_token_or_files_says_what_to_do(tmp_path, monkeypatch):
     out = CliRunner().invoke(main, ["submit", "toy", "toy.py", "--token", "t", "--server",
                                     "http://127.0.0.1:9", "--no-wait"])
     assert out.exit_code == 1 and "cannot reach the service" in out.output
+
+
+def test_serve_takes_trusted_proxies_and_refuses_what_is_not_an_address(course, monkeypatch):
+    import autograder.service.app as app_module
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(settings, *args, **kwargs):
+        seen["settings"] = settings
+        raise Stop
+
+    monkeypatch.setattr(app_module, "create_app", capture)
+    r = CliRunner().invoke(main, ["serve", "--course", str(course), "--workers", "0",
+                                  "--trusted-proxy", "10.0.0.5", "--trusted-proxy",
+                                  "192.168.0.0/16"])
+    assert isinstance(r.exception, Stop), r.output
+    assert seen["settings"].trusted_proxies == ("10.0.0.5", "192.168.0.0/16")
+    r = CliRunner().invoke(main, ["serve", "--course", str(course), "--trusted-proxy",
+                                  "proxy.example.org"])
+    assert r.exit_code == 2 and "not an IP address or a CIDR network" in r.output
+    assert "settings" in seen and "Traceback" not in r.output
