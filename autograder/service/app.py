@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import importlib.util
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from autograder.config import load_course
 from autograder.service import api, exams, instructor_pages, lti, queue, staff_pages
@@ -23,6 +24,16 @@ from autograder.service.auth import csrf_cookie_middleware
 from autograder.service.database import ServiceDB
 from autograder.service.settings import Clock, Settings, SystemClock
 from autograder.service.storage import UploadStore
+
+
+_FORBIDDEN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Not allowed</title><link rel="stylesheet" href="/static/pages.css"></head>
+<body><main id="main"><h1>You may not open this page</h1><p>{detail}</p>
+<p><a href="/">Back to your assignments</a> &middot; <a href="/login">Log in as someone else</a></p>
+</main></body></html>
+"""
 
 
 def open_database(settings: Settings) -> ServiceDB:
@@ -78,6 +89,19 @@ def create_app(settings: Settings, db: ServiceDB | None = None,
             where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path"))
             parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
         return JSONResponse(status_code=422, content={"detail": "; ".join(parts)})
+
+    @app.exception_handler(403)
+    async def _forbidden(request: Request, exc: Any) -> Response:
+        # A person's browser gets a page that says why and where to go; scripts get JSON.
+        detail = str(getattr(exc, "detail", None) or "you may not open this page")
+        wants_page = (request.method == "GET" and not request.url.path.startswith("/api/")
+                      and not request.headers.get("hx-request")
+                      and "text/html" in request.headers.get("accept", ""))
+        if not wants_page:
+            return JSONResponse(status_code=403, content={"detail": detail},
+                                headers=getattr(exc, "headers", None))
+        return HTMLResponse(status_code=403, content=_FORBIDDEN_PAGE.format(
+            detail=html.escape(detail)))
 
     @app.exception_handler(404)
     async def _not_found(request: Request, exc: Any) -> JSONResponse:

@@ -129,3 +129,11 @@ def test_a_cookie_post_without_the_csrf_token_is_refused(staff):
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
     assert "new@x.edu" not in {m.email for m in staff.db.gb.staff()}
+
+
+def test_a_browser_refused_a_staff_page_gets_a_page_scripts_get_json(staff):
+    page = staff.clients["student"].get("/staff/submissions", headers={"accept": "text/html"})
+    assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+    assert "You may not open this page" in page.text and "<script" not in page.text
+    script = staff.clients["student"].get("/staff/submissions")
+    assert script.status_code == 403 and "detail" in script.json()
