@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -133,7 +133,7 @@ def _submitted_count(ctx: ServiceContext, student_pk: int) -> dict[str, int]:
 
 def _counted_last_hour(ctx: ServiceContext, student_pk: int) -> dict[str, int]:
     """Submissions counted against each assignment's hourly limit (as queue._check_rate)."""
-    since = dt.datetime.now(UTC) - dt.timedelta(hours=1)
+    since = ctx.now() - dt.timedelta(hours=1)
     with ctx.db.read() as s:
         return dict(s.execute(
             sa.select(gm.Assignment.name, sa.func.count(GradingJob.id))
@@ -198,13 +198,14 @@ def _upload_name(raw: str | None, index: int) -> str:
     return name
 
 
-@router.post("/assignments/{name}/submissions", status_code=202)
-async def submit(name: str, request: Request, who: Principal = Depends(student),
-                 ctx: ServiceContext = Depends(context)) -> JSONResponse:
-    received_at = ctx.now()  # deadlines are judged on this, never on grading time
-    settings = ctx.settings
-    asg = ctx.assignment(name)
-    cfg = asg.config
+async def read_uploads(request: Request, settings: Any, main_module: str, *,
+                       check_form: Callable[[Any], None] | None = None,
+                       skip_empty: bool = False) -> list[queue.Upload]:
+    """The files of a multipart upload (field ``files``), read under the service's caps: 413
+    past the size or file-count limit (counted while the body streams in, before anything is
+    stored), 400 for a body that is not multipart, 422 for no files, a bad name or the same name
+    twice. ``check_form`` sees the parsed form first (the pages check its CSRF token there);
+    ``skip_empty`` drops a browser's empty file input. The one reader of the API and the pages."""
     if "multipart/form-data" not in request.headers.get("content-type", ""):
         raise HTTPException(400, detail="send the files as multipart/form-data in a field "
                                         "named 'files' (curl -F files=@softmax.py ...)")
@@ -230,14 +231,16 @@ async def submit(name: str, request: Request, who: Principal = Depends(student),
         raise HTTPException(400, detail=f"the upload is not valid multipart/form-data ({e}); "
                                         f"send the files in a field named 'files'") from None
     try:
-        files = [v for v in form.getlist("files") if isinstance(v, UploadFile)]
+        if check_form is not None:
+            check_form(form)
+        files = [v for v in form.getlist("files") if isinstance(v, UploadFile)
+                 and not (skip_empty and not v.filename and not v.size)]
         if not files:
             raise HTTPException(422, detail="no files: send one or more files in the multipart "
-                                            f"field 'files' (e.g. {cfg.main_module}.py, a .zip "
+                                            f"field 'files' (e.g. {main_module}.py, a .zip "
                                             f"or a .ipynb)")
-        uploads: list[queue.Upload] = []
-        for i, f in enumerate(files):
-            uploads.append(queue.Upload(_upload_name(f.filename, i), await f.read()))
+        uploads = [queue.Upload(_upload_name(f.filename, i), await f.read())
+                   for i, f in enumerate(files)]
     finally:
         await form.close()
     names = [u.name for u in uploads]
@@ -246,6 +249,15 @@ async def submit(name: str, request: Request, who: Principal = Depends(student),
                                         "file once")
     if sum(len(u.data) for u in uploads) > settings.max_upload_bytes:
         raise too_large
+    return uploads
+
+
+@router.post("/assignments/{name}/submissions", status_code=202)
+async def submit(name: str, request: Request, who: Principal = Depends(student),
+                 ctx: ServiceContext = Depends(context)) -> JSONResponse:
+    received_at = ctx.now()  # deadlines are judged on this, never on grading time
+    asg = ctx.assignment(name)
+    uploads = await read_uploads(request, ctx.settings, asg.config.main_module)
     enqueued = await run_in_threadpool(_accept, ctx, who, asg, uploads, received_at)
     return JSONResponse(status_code=202, content={
         "id": enqueued.submission_id, "state": enqueued.state, "attempt": enqueued.attempt,

@@ -704,7 +704,7 @@ async def exam_submit_form(request: Request, name: str) -> Response:
         return who
     asg = ctx.assignment(name)
     try:
-        uploads = await pages._read_upload_form(request, ctx)
+        uploads = await pages._read_upload_form(request, ctx, asg.config.main_module)
         enqueued = await run_in_threadpool(api._accept, ctx, who, asg, uploads, received_at)
     except HTTPException as e:
         if e.status_code == 403 and "CSRF" in str(e.detail):

@@ -22,19 +22,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from autograder.results import Outcome
 from autograder.service import api, auth, queue
 from autograder.service.auth import AuthError, Principal, check_csrf, csrf_token
-from autograder.service.models import PRIORITY_SUBMISSION, GradingJob, JobState, TERMINAL_STATES
+from autograder.service.models import JobState, TERMINAL_STATES
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -106,23 +103,9 @@ def _points(score: float | None, max_score: float | None) -> str:
     return f"{score:g} / {max_score:g}"
 
 
-def _attempts_left(ctx: api.ServiceContext, who: Principal, name: str,
-                   limit: int | None) -> str:
-    """What the rate limit leaves this hour (the same count as the queue's own check)."""
-    if limit is None:
-        return "no limit"
-    since = dt.datetime.now(UTC) - dt.timedelta(hours=1)
-    with ctx.db.read() as s:
-        from gradebook import models as gm
-
-        used = s.scalar(sa.select(sa.func.count(GradingJob.id))
-                        .join(gm.Assignment, gm.Assignment.id == GradingJob.assignment_pk)
-                        .where(GradingJob.student_pk == who.student_pk,
-                               gm.Assignment.name == name,
-                               GradingJob.priority == PRIORITY_SUBMISSION,
-                               GradingJob.state != JobState.SYSTEM_ERROR,
-                               GradingJob.enqueued_at > since)) or 0
-    return f"{max(0, limit - used)} of {limit} this hour"
+def _attempts_left(left: int | None, limit: int | None) -> str:
+    """What the hourly limit leaves, as the API counted it (the same count as the queue's)."""
+    return "no limit" if limit is None else f"{left} of {limit} this hour"
 
 
 def _me(ctx: api.ServiceContext, who: Principal) -> dict[str, Any]:
@@ -141,7 +124,7 @@ def _assignment_rows(ctx: api.ServiceContext, who: Principal) -> list[dict[str, 
             **a, "due_text": _course_time(ctx, a["due"]),
             "points_text": f"{a['points']:g}" if a.get("points") is not None else "—",
             "modules": [m.removesuffix(".py") for m in a["modules"]],
-            "attempts_left_text": _attempts_left(ctx, who, a["name"],
+            "attempts_left_text": _attempts_left(a["submissions_left_this_hour"],
                                                  a["max_submissions_per_hour"]),
             "latest": None if latest is None else {
                 "state": latest["state"], "state_text": STATE_TEXT.get(latest["state"],
@@ -324,7 +307,7 @@ async def assignment_submit(request: Request, name: str) -> Response:
     ctx = _ctx(request)
     asg = ctx.assignment(name)
     try:
-        uploads = await _read_upload_form(request, ctx)
+        uploads = await _read_upload_form(request, ctx, asg.config.main_module)
         enqueued = await run_in_threadpool(api._accept, ctx, who, asg, uploads, received_at)
     except HTTPException as e:
         if e.status_code == 403:
@@ -334,42 +317,13 @@ async def assignment_submit(request: Request, name: str) -> Response:
     return RedirectResponse(f"/submissions/{enqueued.submission_id}", status_code=303)
 
 
-async def _read_upload_form(request: Request, ctx: api.ServiceContext) -> list[queue.Upload]:
-    """The form's files, read under the service's caps, after its CSRF token is checked."""
-    settings = ctx.settings
-    limit = settings.max_upload_bytes + 1024 * (settings.max_upload_files + 4)
-    too_large = HTTPException(413, detail=f"the upload is larger than "
-                                          f"{settings.max_upload_bytes // 2**20} MiB; submit "
-                                          f"only your code (no data sets or checkpoints)")
-    if "multipart/form-data" not in request.headers.get("content-type", ""):
-        raise HTTPException(400, detail="the upload form must be sent as multipart/form-data")
-    parser = MultiPartParser(request.headers, api._capped(request, limit),
-                             max_files=settings.max_upload_files, max_fields=20)
-    try:
-        form = await parser.parse()
-    except api._TooLarge:
-        raise too_large from None
-    except MultiPartException as e:
-        if "Too many files" in str(e):
-            raise HTTPException(413, detail=f"too many files: at most "
-                                            f"{settings.max_upload_files}; zip your folder "
-                                            f"instead") from None
-        raise HTTPException(400, detail=f"the upload could not be read ({e})") from None
-    try:
-        check_csrf(request, str(form.get(auth.CSRF_FIELD, "")))
-        files = [v for v in form.getlist("files")
-                 if isinstance(v, UploadFile) and (v.filename or v.size)]
-        if not files:
-            raise HTTPException(422, detail="choose at least one file to submit")
-        uploads = [queue.Upload(api._upload_name(f.filename, i), await f.read())
-                   for i, f in enumerate(files)]
-    finally:
-        await form.close()
-    if len({u.name for u in uploads}) != len(uploads):
-        raise HTTPException(422, detail="two files have the same name; choose each file once")
-    if sum(len(u.data) for u in uploads) > settings.max_upload_bytes:
-        raise too_large
-    return uploads
+async def _read_upload_form(request: Request, ctx: api.ServiceContext,
+                            main_module: str) -> list[queue.Upload]:
+    """The form's files, read by the API's own reader, after the form's CSRF token is checked
+    (a browser sends an empty file input when nothing was chosen: it is not a file)."""
+    return await api.read_uploads(
+        request, ctx.settings, main_module, skip_empty=True,
+        check_form=lambda form: check_csrf(request, str(form.get(auth.CSRF_FIELD, ""))))
 
 
 def _submission(request: Request, submission_id: int) -> tuple[Principal, dict] | Response:
