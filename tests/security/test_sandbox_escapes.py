@@ -26,7 +26,7 @@ from autograder.course import Course
 from autograder.harness.grader import grade_uploads
 from autograder.sandbox import policy
 from tests.conftest import as_root, write
-from tests.support.services import need
+from tests.support.sandboxes import sandbox_for
 
 pytestmark = pytest.mark.skipif(not as_root(), reason="the full process sandbox needs root")
 
@@ -177,17 +177,7 @@ def backend(request):
 
 @pytest.fixture(scope="module")
 def escape_sandbox(backend):
-    if backend == "docker":
-        from autograder.sandbox.docker import DockerSandbox, docker_status
-
-        status = docker_status()
-        need("docker", status is None, status or "")
-        with DockerSandbox(uid_base=UID_BASE) as sb:
-            yield sb
-        return
-    from autograder.sandbox.process import ProcessSandbox
-
-    with ProcessSandbox(uid_base=UID_BASE) as sb:
+    with sandbox_for(backend, UID_BASE) as sb:
         yield sb
 
 
