@@ -90,7 +90,7 @@ def redis_server(tmp_path):
 
 # --- a course the service grades -------------------------------------------------------------
 
-STUDENTS = [f"s{i:02d}" for i in range(1, 10)]
+STUDENTS = [f"s{i:02d}" for i in range(1, 31)]
 
 
 @pytest.fixture
@@ -240,9 +240,16 @@ def test_two_machines_grade_every_job_once_through_a_redis_restart_and_a_worker_
 
     course, settings, db = service_course
     samples = ["correct.py", "buggy.py"]
-    cpu_jobs = [enqueue_sample(db, settings, course, sid, samples[i % 2])
-                for i, sid in enumerate(STUDENTS[:8])]
-    gpu_job = enqueue_sample(db, settings, course, STUDENTS[8], "correct.py", lane="gpu")
+    gpu_student, students = STUDENTS[0], iter(STUDENTS[1:])
+    cpu_jobs: list[int] = []
+
+    def submit_next() -> None:
+        n = len(cpu_jobs)
+        cpu_jobs.append(enqueue_sample(db, settings, course, next(students), samples[n % 2]))
+
+    for _ in range(4):
+        submit_next()
+    gpu_job = enqueue_sample(db, settings, course, gpu_student, "correct.py", lane="gpu")
     a = start_machine("machine-a", tmp_path, course, settings, redis_server.url)
     b = start_machine("machine-b", tmp_path, course, settings, redis_server.url)
     try:
@@ -250,12 +257,20 @@ def test_two_machines_grade_every_job_once_through_a_redis_restart_and_a_worker_
             return {j.lease_owner.split(":")[0] for j in jobs(db)
                     if j.state == JobState.GRADED and j.lease_owner}
 
-        # Both machines grade (each keeps its sandbox warm), then A is killed mid-job.
+        # Both machines grade (each keeps its sandbox warm), then A is killed mid-job. The
+        # queue is kept topped up until then: however the two machines' start-up times fall,
+        # A is sooner or later caught mid-job after both have graded (a fixed batch could be
+        # drained by one machine before the other was up).
         def a_running_after_both_graded():
-            running = [j for j in jobs(db) if j.state == JobState.RUNNING
+            current = jobs(db)
+            running = [j for j in current if j.state == JobState.RUNNING
                        and j.lease_owner and j.lease_owner.split(":")[0] == "machine-a"]
             both = {"machine-a", "machine-b"} <= owners_of_graded()
-            return running[0].id if running and both else None
+            if running and both:
+                return running[0].id
+            if sum(j.state == JobState.QUEUED and j.id in cpu_jobs for j in current) < 2:
+                submit_next()
+            return None
 
         victim = wait_for(a_running_after_both_graded, 240, "both machines grading")
         os.killpg(a.pid, signal.SIGKILL)
