@@ -20,7 +20,9 @@ How the pieces fit (and why nothing acknowledged is lost):
   GPU work run in separate worker processes, so a GPU backlog never delays a CPU job.
 * Each worker process is a Celery worker with the ``solo`` pool, ``acks_late`` and a prefetch of
   one: it holds at most the message it is working on, and keeps its sandbox and per-assignment
-  graders warm across tasks (no per-job interpreter or import start-up).
+  graders warm across tasks (no per-job interpreter or import start-up). It warms them before
+  its first task, and writes its heartbeat row for the operations page from a thread, as the
+  embedded engine's local workers do.
 
 ``autograder worker`` (see :func:`worker_command`) is the supervisor on one machine: it starts
 ``--concurrency`` CPU worker processes and one per GPU, and the sweeper thread.
@@ -109,6 +111,10 @@ def make_celery(broker_url: str | None = None) -> Celery:
         worker_enable_remote_control=False,  # no pidbox queues: fewer keys, nothing to restore
     )
     app.task(name=TASK_NAME, acks_late=True, ignore_result=True)(grade_job)
+    from celery.signals import worker_ready
+
+    # Fires only in a worker process (never in the service or the supervisor's sweeper).
+    worker_ready.connect(_on_worker_ready, weak=False)
     return app
 
 
@@ -178,6 +184,32 @@ def worker_context() -> WorkerContext:
             _context = WorkerContext(name=name, lanes=lanes, settings=settings, db=db,
                                      engine=engine)
         return _context
+
+
+ALIVE_EVERY_S = 5.0
+
+
+def _report_alive_forever(ctx: WorkerContext) -> None:
+    """This worker's heartbeat row for the operations page, written from a thread of its own so
+    a long job or a long warm-up never makes the worker look dead."""
+    while True:
+        ctx.engine.report_alive(ctx.lanes, every_s=0.0)
+        time.sleep(ALIVE_EVERY_S)
+
+
+def _on_worker_ready(**_kwargs: Any) -> None:
+    """Celery's ``worker_ready`` in a worker process: build its context, start its heartbeat,
+    and warm its sandbox and graders before it takes its first job (as the embedded engine's
+    local workers do), so no student waits for a cold start. Messages that arrive meanwhile
+    wait in Redis for a warm worker; the sweeper republishes any this one holds too long."""
+    ctx = worker_context()
+    threading.Thread(target=_report_alive_forever, args=(ctx,), name="alive",
+                     daemon=True).start()
+    started = time.monotonic()
+    ctx.engine.warm_up()
+    print(f"worker {ctx.name}: warm in {time.monotonic() - started:.1f} s "
+          f"({', '.join(a for a, _ in ctx.engine.graders) or 'nothing to warm'})",
+          file=sys.stderr, flush=True)
 
 
 def grade_job(job_id: int) -> str:

@@ -115,14 +115,18 @@ def service_course(tmp_path):
     db.close()
 
 
-def enqueue_sample(db, settings, course, student: str, sample: str, lane: str = "cpu") -> int:
+def enqueue_sample(db, settings, course, student: str, sample: str, lane: str = "cpu",
+                   import_s: float = 0.0) -> int:
     """Submit ``sample`` (correct.py / buggy.py) as ``student``, as the API does: staged for its
-    content hash, then stored with its job in one transaction. Returns the job id."""
+    content hash, then stored with its job in one transaction. ``import_s`` makes the module
+    take that long to import (a job long enough to be caught mid-way). Returns the job id."""
     from autograder.service import queue
     from autograder.service.storage import UploadStore
     from autograder.submissions import content_hash, stage
 
     data = (SAMPLES / sample).read_bytes()
+    if import_s:
+        data = f"import time\ntime.sleep({import_s})\n".encode() + data
     assignment = course.assignment("softmax")
     with tempfile.TemporaryDirectory() as tmp:
         stage({"softmax.py": data}, Path(tmp) / "s", assignment.config.modules)
@@ -245,7 +249,9 @@ def test_two_machines_grade_every_job_once_through_a_redis_restart_and_a_worker_
 
     def submit_next() -> None:
         n = len(cpu_jobs)
-        cpu_jobs.append(enqueue_sample(db, settings, course, next(students), samples[n % 2]))
+        # Each job takes over a second, so A is not caught just as it records its result.
+        cpu_jobs.append(enqueue_sample(db, settings, course, next(students), samples[n % 2],
+                                       import_s=1.5))
 
     for _ in range(4):
         submit_next()
@@ -273,6 +279,12 @@ def test_two_machines_grade_every_job_once_through_a_redis_restart_and_a_worker_
             return None
 
         victim = wait_for(a_running_after_both_graded, 240, "both machines grading")
+        # Each machine's worker process writes its heartbeat row: the operations page lists it.
+        from autograder.service.staff_views import operations
+
+        listed = {w["name"].split(":")[0]: w for w in operations(db)["workers"]}
+        assert set(listed) == {"machine-a", "machine-b"}, listed
+        assert all(w["level"] == "ok" and w["lanes"] == "cpu" for w in listed.values()), listed
         os.killpg(a.pid, signal.SIGKILL)
         a.wait()
         # The broker restarts too, losing every waiting message.
@@ -307,6 +319,14 @@ def test_two_machines_grade_every_job_once_through_a_redis_restart_and_a_worker_
         buggy = [scores[i] for n, i in enumerate(cpu_jobs) if n % 2 == 1]
         assert len(set(correct)) == 1 and correct[0] >= 0.9 * max_score, (correct, max_score)
         assert all(x < correct[0] for x in buggy), (buggy, correct)
+        # B's row counts what it graded (written every few seconds by its heartbeat thread).
+        def b_row_counts_its_jobs() -> bool:
+            graded_by_b = sum(1 for j in jobs(db) if j.state == JobState.GRADED
+                              and j.lease_owner.split(":")[0] == "machine-b")
+            rows = [w for w in operations(db)["workers"] if w["name"].startswith("machine-b:")]
+            return bool(rows) and rows[0]["jobs_done"] >= graded_by_b > 0
+
+        wait_for(b_row_counts_its_jobs, 30, "machine B's heartbeat row to count its jobs")
         # No GPU worker ran: the GPU job still waits, and it held up no CPU job.
         assert final[gpu_job].state == JobState.QUEUED
     finally:
