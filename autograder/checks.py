@@ -30,6 +30,7 @@ student, and ``autograder verify`` fails on it.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import numbers
@@ -47,8 +48,10 @@ __all__ = [
     "assert_grad_close",
     "assert_inputs_unchanged",
     "assert_shape",
+    "call_keeping",
     "grad_check",
     "numerical_gradient",
+    "numerical_gradient_of",
     "relative_error",
 ]
 
@@ -215,45 +218,183 @@ def assert_close(actual: Any, expected: Any, *, rtol: float = 1e-6, atol: float 
             + (f". {hint}" if hint else ""))
 
 
+def _reducer(upstream: Any, name: str) -> Callable[[Any], float]:
+    """The one number a numerical gradient differentiates, from one output of the function:
+    the output itself (``upstream`` None: it must be one number), ``sum(output * upstream)``
+    (an array: the output must have its shape) or, for a tuple output, the sum of that over
+    ``{index: upstream}``. The output is the student's value: one that does not fit is their
+    failure, and the message names it. The student runner reduces in the same order
+    (``autograder/runner/serve.py``), so both give the same numbers."""
+
+    def one(value: Any, weights: np.ndarray | None, label: str) -> float:
+        out = _as_array(value, label).astype(np.float64)
+        if weights is None:
+            if out.size != 1:
+                raise AssertionError(f"{label}: expected one number, got an array of shape "
+                                     f"{out.shape}")
+            return float(out.reshape(()))
+        if out.shape != weights.shape:
+            raise AssertionError(f"{label}: expected shape {weights.shape}, got shape "
+                                 f"{out.shape}")
+        return float(np.sum(out * weights))
+
+    if type(upstream) is not dict:
+        return lambda value: one(value, upstream, name)
+
+    def several(value: Any) -> float:
+        if not isinstance(value, (tuple, list)):
+            raise AssertionError(f"{name}: expected a tuple of outputs, got {_describe(value)}")
+        total = 0.0
+        for j, weights in upstream.items():
+            if j >= len(value):
+                raise AssertionError(f"{name}: expected at least {j + 1} outputs, got "
+                                     f"{_describe(value)}")
+            total += one(value[j], weights, f"{name}[{j}]")
+        return total
+
+    return several
+
+
+def _upstream(df: Any, check: str) -> np.ndarray | dict[int, np.ndarray | None] | None:
+    """The test's upstream weights as float64: None, an array, or ``{output index: None or
+    array}`` for a function that returns a tuple."""
+    if df is None:
+        return None
+    if isinstance(df, dict):
+        if not df or not all(isinstance(j, int) and not isinstance(j, bool) and j >= 0
+                             for j in df):
+            raise _misuse(check, f"df as a dict maps output indices (ints >= 0) to upstream "
+                                 f"gradients, got keys {list(df)!r}")
+        return {j: None if w is None else _test_array(w, check, f"df[{j}]").astype(np.float64)
+                for j, w in df.items()}
+    return _test_array(df, check, "df").astype(np.float64)
+
+
+def _check_losses(losses: np.ndarray, name: str, what: str, shape: tuple[int, ...]) -> None:
+    """A NaN or an infinity among the losses is the student's output, never a gradient: say
+    where it appeared (otherwise it would make the comparison meaningless, not fail it)."""
+    bad = ~np.isfinite(losses)
+    if bad.any():
+        flat, column = (int(i) for i in np.argwhere(bad)[0])
+        idx = np.unravel_index(flat, shape) if shape else ()
+        raise AssertionError(f"{name}: NaN or infinity when entry {_fmt_index(tuple(idx))} of "
+                             f"{what} is moved by {'+' if column == 0 else '-'}h; the function's "
+                             f"output must stay finite near its input")
+
+
+def _local_losses(f: Callable[[np.ndarray], Any], x: np.ndarray, h: float,
+                  reduce: Callable[[Any], float]) -> np.ndarray:
+    """The ``(x.size, 2)`` losses at ``x[i] + h`` and ``x[i] - h``, one call of ``f`` each,
+    each with a fresh copy of ``x``."""
+    losses = np.empty((x.size, 2), dtype=np.float64)
+    for flat, idx in enumerate(np.ndindex(*x.shape)):
+        for column, step in enumerate((h, -h)):
+            moved = x.copy()
+            moved[idx] += step
+            losses[flat, column] = reduce(f(moved))
+    return losses
+
+
+def _gradient(losses: np.ndarray, x: np.ndarray, h: float) -> np.ndarray:
+    return ((losses[:, 0] - losses[:, 1]) / (2 * h)).reshape(x.shape)
+
+
+def _step(h: Any, check: str) -> float:
+    h = _tolerance(h, check, "h")
+    if h == 0:
+        raise _misuse(check, "h must be positive")
+    return h
+
+
 @_check
 def numerical_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, df: Any = None,
                        h: float = 1e-6) -> np.ndarray:
     """Centred-difference gradient of ``sum(f(x) * df)`` with respect to ``x``, in float64.
 
-    ``f`` may be any callable, including a student function (each evaluation is then one call
-    into the student process). ``x`` is not modified; ``f`` receives a fresh float64 copy per
+    ``f`` may be any callable; a closure over a student function makes one call into the
+    student process per evaluation, so prefer :func:`numerical_gradient_of` there (one request
+    for the whole gradient). ``x`` is not modified; ``f`` receives a fresh float64 copy per
     evaluation, so a function that mutates its input cannot disturb the check.
     """
     if not callable(f):
         raise _misuse("numerical_gradient", f"f must be a function, got {type(f).__name__}")
     x = _test_array(x, "numerical_gradient", "x").astype(np.float64, copy=True)
-    upstream = None if df is None else _test_array(df, "numerical_gradient",
-                                                   "df").astype(np.float64)
-    h = _tolerance(h, "numerical_gradient", "h")
-    if h == 0:
-        raise _misuse("numerical_gradient", "h must be positive")
-    grad = np.zeros_like(x)
+    upstream = _upstream(df, "numerical_gradient")
+    if isinstance(upstream, dict):
+        raise _misuse("numerical_gradient", "df must be an array here (a dict of upstream "
+                                            "gradients per output is for numerical_gradient_of)")
+    h = _step(h, "numerical_gradient")
+    losses = _local_losses(f, x, h, _reducer(upstream, "function output"))
+    _check_losses(losses, "function output", "x", x.shape)
+    return _gradient(losses, x, h)
 
-    def scalar(value: Any) -> float:
-        # The output is the student's value: a wrong shape is their failure.
-        out = _as_array(value, "function output").astype(np.float64)
-        if upstream is None:
-            if out.size != 1:
-                raise AssertionError(f"function output: expected one number, got an array of "
-                                     f"shape {out.shape}")
-            return float(out.reshape(()))
-        if out.shape != upstream.shape:
-            raise AssertionError(f"function output: expected shape {upstream.shape}, got "
-                                 f"shape {out.shape}")
-        return float(np.sum(out * upstream))
 
-    for idx in np.ndindex(*x.shape):
-        xp = x.copy()
-        xp[idx] += h
-        xm = x.copy()
-        xm[idx] -= h
-        grad[idx] = (scalar(f(xp)) - scalar(f(xm))) / (2 * h)
-    return grad
+@_check
+def numerical_gradient_of(fn: Callable[..., Any], args: Sequence[Any], wrt: int | str,
+                          df: Any = None, *, kwargs: dict[str, Any] | None = None,
+                          h: float = 1e-6) -> np.ndarray:
+    """Centred-difference gradient of ``fn(*args, **kwargs)`` with respect to one argument,
+    in float64: ``args[wrt]`` (``wrt`` an int) or ``kwargs[wrt]`` (a str).
+
+    ``df`` says which number is differentiated: None when ``fn`` returns one number; an array
+    when it returns an array of that shape (the number is ``sum(output * df)``); a dict
+    ``{index: upstream}`` when it returns a tuple, e.g. ``{0: dnext_h, 1: dnext_c}`` for
+    ``sum(next_h * dnext_h) + sum(next_c * dnext_c)`` (``{0: None}``: element 0 is one number).
+
+    With a student function the whole gradient is one request: the student process calls
+    ``fn`` twice per entry (each call with fresh copies of every argument) and sends back only
+    those ``2 x size`` numbers; the difference quotients, and every judgement, are made here.
+    With a local function (the reference, or a module imported in-process) the same calls are
+    made one by one. Either way an output that does not fit ``df`` fails with the same message,
+    naming the output (``lstm_step_forward(...)[1]: expected shape (3, 5), got shape (3, 4)``),
+    and a NaN or infinite output fails saying which entry was moved.
+    """
+    check = "numerical_gradient_of"
+    if not callable(fn):
+        raise _misuse(check, f"fn must be a function, got {type(fn).__name__}")
+    if isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
+        raise _misuse(check, f"args must be a tuple or list of arguments, got "
+                             f"{type(args).__name__}")
+    kwargs = {} if kwargs is None else kwargs
+    if not isinstance(kwargs, dict):
+        raise _misuse(check, f"kwargs must be a dict, got {type(kwargs).__name__}")
+    args = list(args)
+    if isinstance(wrt, int) and not isinstance(wrt, bool) and 0 <= wrt < len(args):
+        what = f"argument {wrt + 1}"
+        x = _test_array(args[wrt], check, what).astype(np.float64, copy=True)
+        args[wrt] = x
+    elif isinstance(wrt, str) and wrt in kwargs:
+        what = f"argument {wrt!r}"
+        x = _test_array(kwargs[wrt], check, what).astype(np.float64, copy=True)
+        kwargs = {**kwargs, wrt: x}
+    else:
+        raise _misuse(check, f"wrt must be the index of an argument (0 to {len(args) - 1}) or "
+                             f"the name of a keyword argument, got {wrt!r}")
+    upstream = _upstream(df, check)
+    h = _step(h, check)
+    # A student function's name is qualified by its module ("lstm.lstm_step_forward"); the
+    # message is the same for the function called locally.
+    name = f"{str(getattr(fn, '__name__', 'the function')).rsplit('.', 1)[-1]}(...)"
+    if type(upstream) is not dict:
+        name = f"output of {name}"
+    reduce = _reducer(upstream, name)
+    if hasattr(fn, "perturbed_losses"):  # a student function: one request for all the calls
+        losses = fn.perturbed_losses(args, kwargs, wrt, h, upstream, reduce)
+    else:
+        def at(moved: np.ndarray) -> Any:
+            # Fresh copies of every argument per call, as a call into the student process gets.
+            call_args = [np.copy(a) if isinstance(a, np.ndarray) else copy.deepcopy(a)
+                         for a in args]
+            call_kwargs = copy.deepcopy(kwargs)
+            if isinstance(wrt, int):
+                call_args[wrt] = moved
+            else:
+                call_kwargs[wrt] = moved
+            return fn(*call_args, **call_kwargs)
+
+        losses = _local_losses(at, x, h, reduce)
+    _check_losses(losses, name, what, x.shape)
+    return _gradient(losses, x, h)
 
 
 @_check
@@ -355,3 +496,24 @@ def assert_inputs_unchanged(fn: Any, *args: Any, hint: str = "", **kwargs: Any) 
                     f"{fname} modified its {label} in place; work on a copy "
                     f"(e.g. x = x.copy(), or np.pad / x - m which return new arrays)", hint))
     return result
+
+
+def call_keeping(fn: Any, *args: Any, keep: Sequence[int], **kwargs: Any) -> Any:
+    """Call ``fn``; of its tuple result, the elements at the indices ``keep`` stay where they
+    were made. For a student function they stay in the student process and come back as
+    handles, which can be passed back as arguments but not read: for what a test only hands
+    back (``next_h, next_c, cache = call_keeping(student.lstm_step_forward, *args, keep=(2,))``
+    then ``student.lstm_step_backward(dnext_h, dnext_c, cache)``), so the cache never crosses
+    the boundary. For a local function it is a plain call. A result that is not a tuple that
+    long comes back whole, and the test fails on it as it would on any wrong return value.
+    """
+    if not callable(fn):
+        raise _misuse("call_keeping", f"the first argument must be the function to call, got "
+                                      f"{type(fn).__name__}")
+    if (isinstance(keep, (str, bytes)) or not isinstance(keep, Sequence)
+            or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in keep)):
+        raise _misuse("call_keeping", f"keep must be a tuple of output indices (ints >= 0), got "
+                                      f"{keep!r}")
+    if hasattr(fn, "call_keeping_items"):
+        return fn.call_keeping_items(tuple(keep), *args, **kwargs)
+    return fn(*args, **kwargs)

@@ -21,7 +21,17 @@ rigged ``__eq__`` arrives as a plain ``float``, an ``ndarray`` subclass as a pla
 Requests (grader -> runner), each with an ``id``:
   ``{"op": "import", "module": str}``
   ``{"op": "call", "target": Target, "args": list, "kwargs": dict, "return_args": bool,
-     "keep_result": bool}`` (``keep_result``: reply with a handle to the result, not its data)
+     "keep_result": bool, "keep_items": [int]}`` (``keep_result``: reply with a handle to the
+     result, not its data; ``keep_items``, optional: of a tuple or list result, the elements
+     at these indices come back as handles, the rest as data)
+  ``{"op": "numgrad", "target": Target, "args": list, "kwargs": dict, "wrt": int | str,
+     "h": float, "df": None | array | {int: None | array}}``: a numerical gradient in one
+     request. The runner calls the target ``2 x size`` times, with ``args[wrt]`` (or
+     ``kwargs[wrt]``, a float64 array) moved by ``+h`` and ``-h`` entry by entry and fresh
+     copies of every argument per call, and reduces each output with the upstream weights
+     ``df``. Reply ``ok``: ``{"losses": float64 array (size, 2)}``, or
+     ``{"unreduced": output, "at": [entry, 0 | 1]}`` for an output it could not reduce. The
+     grader checks the reply's shape and dtype and makes every judgement itself.
   ``{"op": "getattr", "target": Target}``
   ``{"op": "release", "handles": [int]}``
 Target: ``{"module": str, "name": str}`` or ``{"handle": int, "name": str | None}``.

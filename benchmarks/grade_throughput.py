@@ -1,25 +1,32 @@
 """Seconds per submission: our isolated grader against a bare in-process pytest run.
 
-Generates N softmax submissions (the reference and its mutants, round robin: a mix of correct
-and buggy work), then grades them
+Generates N submissions of one assignment (its reference and its mutants, round robin: a mix of
+correct and buggy work), then grades them
 
-* with our grader: intake, the process sandbox (a runner per submission, forked from the warm
-  fork server, with namespaces, a private root, rlimits and its own uid), the protocol, and
-  the trusted harness with public and hidden tests;
+* with our grader: intake, the sandbox of the chosen backend (``process``: a runner per
+  submission, forked from the warm fork server, with namespaces, a private root, rlimits and
+  its own uid; ``docker``: a container per submission), the protocol, and the trusted harness
+  with public and hidden tests;
 * with the floor: the same test files in one plain pytest session, the student modules imported
   into the test process itself (no isolation, no protocol), reporting outcomes the same lean
   way our plugin does (plain pytest's failure rendering costs ~3 ms per failing test, which
   would flatter us).
 
 Both run in this one process, one after the other, so the ratio is meaningful on a noisy
-machine. The fork server's start (importing torch once) is reported apart from the per-
-submission figure, since it is paid once per batch.
+machine; the load average is printed with the figures. The sandbox's start (the fork server
+importing torch once, or the first container) is reported apart from the per-submission figure,
+since it is paid once per batch.
 
-    .venv/bin/python benchmarks/grade_throughput.py [N]
+    .venv/bin/python benchmarks/grade_throughput.py [ASSIGNMENT] [N] [--backend process|docker]
+                                                    [--jobs J]
+
+ASSIGNMENT defaults to softmax and N to one submission per source (reference and mutants).
+``--jobs J`` also grades the batch with J workers (each starts its own sandbox).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import importlib.util
 import os
@@ -35,12 +42,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from autograder.course import Course  # noqa: E402
-from autograder.harness.grader import grade_uploads  # noqa: E402
-from autograder.sandbox.process import ProcessSandbox  # noqa: E402
+from autograder.harness.grader import grade_uploads, preload_for  # noqa: E402
+from autograder.harness.session import start_sandbox  # noqa: E402
+
+
+def sources_of(assignment) -> list[Path]:
+    """The reference module first, then every mutant (single-module assignments)."""
+    module = assignment.config.modules[0]
+    return [assignment.reference_files()[module]] + assignment.mutant_files()
 
 
 def make_submissions(assignment, n: int, dest: Path) -> list[Path]:
-    sources = [assignment.reference_files()["softmax"]] + assignment.mutant_files()
+    sources = sources_of(assignment)
     paths = []
     for i in range(n):
         path = dest / f"student{i:04d}.py"
@@ -90,7 +103,15 @@ class FloorPlugin:
 
     @pytest.fixture
     def rng(self, request):
-        seed = int.from_bytes(hashlib.sha256(request.node.name.encode()).digest()[:8], "little")
+        # As the grader's own fixture: seeded from the file and the test's name.
+        name = request.node.name.split("[")[0]
+        params = request.node.name[len(name):]
+        # The floor's ids carry the student's module; the grader's rng ignores the submission.
+        params = "[" + "-".join(p for p in params.strip("[]").split("-")
+                               if not p.startswith("student")) + "]" if params else ""
+        params = "" if params == "[]" else params
+        key = f"{request.node.path.name}::{name}{params}"
+        seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
         return np.random.default_rng(seed)
 
 
@@ -98,7 +119,8 @@ def run_floor(assignment, uploads: list[Path]) -> float:
     import torch
     torch.set_num_threads(1)  # as our grader does
     tests = assignment.public_test_files() + assignment.hidden_test_files()
-    plugin = FloorPlugin(uploads, assignment.reference_files()["softmax"])
+    module = assignment.config.modules[0]
+    plugin = FloorPlugin(uploads, assignment.reference_files()[module])
     with tempfile.TemporaryDirectory() as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n")
@@ -112,34 +134,55 @@ def run_floor(assignment, uploads: list[Path]) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 60
-    assignment = Course(REPO).assignment("softmax")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("assignment", nargs="?", default="softmax")
+    parser.add_argument("n", nargs="?", type=int, default=0,
+                        help="submissions (default: one per source, reference and mutants)")
+    parser.add_argument("--backend", choices=("process", "docker"), default="process")
+    parser.add_argument("--jobs", type=int, default=0,
+                        help="also grade the batch with this many workers")
+    options = parser.parse_args()
+    assignment = Course(REPO).assignment(options.assignment)
+    n = options.n or len(sources_of(assignment))
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         uploads = make_submissions(assignment, n, Path(tmp))
-        with ProcessSandbox() as sandbox:
+        sandbox = start_sandbox(options.backend, preload_for(assignment))
+        try:
             start = time.perf_counter()
             grade_uploads(assignment, uploads[:1], sandbox=sandbox)  # starts the fork server
             warmup = time.perf_counter() - start
             start = time.perf_counter()
             results = grade_uploads(assignment, uploads, sandbox=sandbox)
             ours = time.perf_counter() - start
-        jobs = max(2, (os.cpu_count() or 1) // 2)  # a worker keeps about two CPUs busy
-        start = time.perf_counter()
-        grade_uploads(assignment, uploads, jobs=jobs)
-        pooled = time.perf_counter() - start
+        finally:
+            sandbox.close()
+        pooled = None
+        if options.jobs > 1:
+            start = time.perf_counter()
+            grade_uploads(assignment, uploads, jobs=options.jobs, backend=options.backend)
+            pooled = time.perf_counter() - start
         floor = run_floor(assignment, uploads)
+    load_after = os.getloadavg()
     tests = len(results[0].tests)
-    full = sum(r.score == r.max_score for r in results)
-    print(f"softmax: {n} submissions ({full} correct, {n - full} buggy), {tests} tests each")
-    print(f"  fork server start (once per batch): {warmup:.2f} s")
-    print(f"  ours  (process sandbox, protocol, trusted harness): {ours / n * 1000:7.1f} ms "
-          f"per submission")
-    print(f"  ours with {jobs} workers on {os.cpu_count()} CPUs (each starts its own fork "
-          f"server): {pooled / n * 1000:7.1f} ms per submission")
+    full = sum(r.score >= r.max_score for r in results)  # extra credit may exceed it
+    name = options.assignment
+    print(f"{name} on {options.backend}: {n} submissions ({full} correct, {n - full} buggy), "
+          f"{tests} tests each; load average {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after ({os.cpu_count()} CPUs)")
+    print(f"  sandbox start (once per batch): {warmup:.2f} s")
+    print(f"  ours  ({options.backend} sandbox, protocol, trusted harness): "
+          f"{ours / n * 1000:7.1f} ms per submission")
+    if pooled is not None:
+        print(f"  ours with {options.jobs} workers (each starts its own sandbox): "
+              f"{pooled / n * 1000:7.1f} ms per submission")
     print(f"  floor (plain pytest in one process, no isolation):  {floor / n * 1000:7.1f} ms "
           f"per submission")
     print(f"  isolation costs {ours / floor:.2f}x the floor "
           f"(+{(ours - floor) / n * 1000:.1f} ms per submission)")
+    print(f"RESULT {name} {options.backend} ours_ms={ours / n * 1000:.1f} "
+          f"floor_ms={floor / n * 1000:.1f} ratio={ours / floor:.2f} "
+          f"load={load_before[0]:.2f}/{load_after[0]:.2f}")
 
 
 if __name__ == "__main__":

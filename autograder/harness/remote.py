@@ -12,8 +12,11 @@ from __future__ import annotations
 import builtins
 import itertools
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from autograder import protocol
 from autograder.errors import PlatformError
@@ -188,6 +191,27 @@ class RemoteFunction:
         reply = self._session.call(self._target, args, kwargs, self.__name__, self._handle,
                                    keep_result=True)
         return reply["ok"]
+
+    def call_keeping_items(self, keep: Sequence[int], *args: Any, **kwargs: Any) -> Any:
+        """Call; of a tuple (or list) result, the elements at the indices ``keep`` stay in the
+        student process and come back as handles, the rest as data. For what a test passes
+        back but never reads (``_, _, cache = step_forward(...)``): the cache is neither
+        encoded nor decoded. A result that is not a tuple that long comes back whole."""
+        reply = self._session.call(self._target, args, kwargs, self.__name__, self._handle,
+                                   keep_items=list(keep))
+        return reply["ok"]
+
+    def perturbed_losses(self, args: Sequence[Any], kwargs: dict[str, Any], wrt: int | str,
+                         h: float, df: Any, reduce: Callable[[Any], float]) -> np.ndarray:
+        """The ``(x.size, 2)`` losses of a numerical gradient, ``x = args[wrt]`` (or
+        ``kwargs[wrt]``) moved by ``+h`` and ``-h`` entry by entry, computed by one request:
+        the student process calls this function ``2 x x.size`` times and sends back only the
+        numbers. ``df`` is the upstream weights (None, a float64 array, or a dict of them by
+        output index); ``reduce`` is the grader's own reduction of one output, used to say
+        what is wrong with an output the runner could not reduce. See
+        :func:`autograder.checks.numerical_gradient_of`, which validates what comes back."""
+        return self._session.perturbed_losses(self._target, args, kwargs, wrt, h, df, reduce,
+                                              self.__name__, self._handle)
 
     def get(self) -> Any:
         """The attribute's value rather than a call (e.g. a module-level constant)."""
@@ -404,19 +428,55 @@ class StudentSession:
 
     def call(self, target: dict, args: tuple, kwargs: dict, where: str,
              handle: RemoteHandle | None = None, return_args: bool = False,
-             keep_result: bool = False) -> dict:
+             keep_result: bool = False, keep_items: list[int] | None = None) -> dict:
+        request = {"op": "call", "target": target, "args": list(args), "kwargs": dict(kwargs),
+                   "return_args": return_args, "keep_result": keep_result}
+        if keep_items is not None:
+            request["keep_items"] = keep_items
+        return self._call(request, where, handle)
+
+    def _call(self, request: dict, where: str, handle: RemoteHandle | None) -> dict:
         if handle is not None and handle._generation != self.generation:
             raise StaleHandle("this value came from an earlier student process that has ended")
-        if "module" in target:
-            self._ensure_imported(target["module"])
-        reply = self._request({"op": "call", "target": target, "args": list(args),
-                               "kwargs": dict(kwargs), "return_args": return_args,
-                               "keep_result": keep_result}, where)
+        if "module" in request["target"]:
+            self._ensure_imported(request["target"]["module"])
+        reply = self._request(request, where)
         if "error" in reply:
             _raise_student_error(reply["error"], where)
         if "ok" not in reply:
             raise ProtocolViolation("the student process sent a reply without a result")
         return reply
+
+    def perturbed_losses(self, target: dict, args: Sequence[Any], kwargs: dict[str, Any],
+                         wrt: int | str, h: float, df: Any, reduce: Callable[[Any], float],
+                         where: str, handle: RemoteHandle | None = None) -> np.ndarray:
+        """One ``numgrad`` request (see :meth:`RemoteFunction.perturbed_losses`). The reply is
+        the student side's word only: its shape and type are checked here (anything else is a
+        protocol violation); whether the numbers are finite, and what they mean, is for the
+        check to judge."""
+        x = args[wrt] if isinstance(wrt, int) else kwargs[wrt]
+        request = {"op": "numgrad", "target": target, "args": list(args), "kwargs": dict(kwargs),
+                   "wrt": wrt, "h": float(h), "df": df}
+        ok = self._call(request, where, handle)["ok"]
+        if type(ok) is not dict:
+            raise ProtocolViolation(f"{where}: the student process answered a numerical "
+                                    f"gradient request with something else")
+        if "unreduced" in ok:
+            # The runner says this output could not be reduced: the grader's own reduction
+            # says why, in the words it uses for a local function. If it can reduce it after
+            # all, the runner lied about it.
+            reduce(ok["unreduced"])
+            raise ProtocolViolation(f"{where}: the student process stopped a numerical gradient "
+                                    f"on an output that was fine")
+        losses = ok.get("losses")
+        if (type(losses) is not np.ndarray or losses.dtype != np.float64
+                or losses.shape != (np.size(x), 2)):
+            got = (f"an array of shape {losses.shape} and dtype {losses.dtype}"
+                   if type(losses) is np.ndarray else type(losses).__name__)
+            raise ProtocolViolation(f"{where}: a numerical gradient request needs "
+                                    f"{np.size(x)} x 2 float64 numbers back, the student process "
+                                    f"sent {got}")
+        return losses
 
     def getattr(self, target: dict, where: str) -> Any:
         if "module" in target:

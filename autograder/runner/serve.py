@@ -17,6 +17,8 @@ import sys
 import traceback
 from typing import Any
 
+import numpy as np
+
 from autograder import protocol
 
 # Exceptions whose type the grader may re-raise as the built-in (so ``pytest.raises(ValueError)``
@@ -82,16 +84,80 @@ class Runner:
             result = fn(*args, **kwargs)
             if request.get("keep_result"):  # the test wants a handle, not the data
                 result = self._to_handle(result)
+            elif "keep_items" in request:  # some elements of a tuple stay here (a cache)
+                result = self._keep_items(result, request["keep_items"])
             reply = {"ok": result}
             if request.get("return_args"):
                 reply["args"] = args
                 reply["kwargs"] = kwargs
             return reply
+        if op == "numgrad":
+            fn = self._target(request["target"])
+            return {"ok": self._perturbed_losses(fn, request)}
         if op == "release":
             for hid in request.get("handles", []):
                 self.handles.pop(hid, None)
             return {"ok": None}
         raise protocol.ProtocolError(f"unknown operation {op!r}")
+
+    def _keep_items(self, result: Any, indices: Any) -> Any:
+        """``result`` with the elements at ``indices`` replaced by handles. A result that is
+        not a tuple or list that long goes back whole: the test then fails on it as it would
+        on any wrong return value."""
+        if type(indices) is not list or not all(type(i) is int and i >= 0 for i in indices):
+            raise protocol.ProtocolError("malformed keep_items")
+        if type(result) not in (tuple, list) or any(i >= len(result) for i in indices):
+            return result
+        items = [self._to_handle(v) if i in indices else v for i, v in enumerate(result)]
+        return tuple(items) if type(result) is tuple else items
+
+    def _perturbed_losses(self, fn: Any, request: dict) -> dict:
+        """A numerical-gradient request: call ``fn`` twice per entry of one argument ``x``
+        (``x[i] + h`` and ``x[i] - h``, every argument a fresh copy per call, as separate
+        ``call`` requests would give) and reduce each output to one number,
+        ``sum_j sum(output_j * df_j)``. Only those ``2 x x.size`` numbers go back, as an
+        array ``(x.size, 2)``; the grader computes the difference quotients and judges them.
+
+        An output that cannot be reduced (not numeric, wrong shape, too few elements) stops
+        the loop and goes back itself, with where it came from; the grader's own checks then
+        say what is wrong with it, in the same words as for a function called in the test.
+
+        Nothing here is trusted: a submission that replaces this method can report any
+        numbers, which is no more than a student function that keeps state between calls
+        could do anyway. The grader never sends the analytic gradient, a tolerance or a
+        reference, so no reported number can be tailored to pass, and the forward pass the
+        numbers should come from is checked against the reference by other tests.
+        """
+        args, kwargs = request.get("args"), request.get("kwargs")
+        wrt, h, df = request.get("wrt"), request.get("h"), request.get("df")
+        if type(args) is not list or type(kwargs) is not dict or type(h) is not float:
+            raise protocol.ProtocolError("malformed numgrad request")
+        if type(wrt) is int and 0 <= wrt < len(args):
+            holder: Any = args
+        elif type(wrt) is str and wrt in kwargs:
+            holder = kwargs
+        else:
+            raise protocol.ProtocolError("malformed numgrad argument index")
+        x = holder[wrt]
+        if type(x) is not np.ndarray or x.dtype != np.float64:
+            raise protocol.ProtocolError("numgrad: the argument to vary is not a float64 array")
+        if not (df is None or type(df) is np.ndarray or (type(df) is dict and all(
+                type(k) is int and k >= 0 and (v is None or type(v) is np.ndarray)
+                for k, v in df.items()))):
+            raise protocol.ProtocolError("malformed numgrad weights")
+        losses = np.empty((x.size, 2), dtype=np.float64)
+        for flat, idx in enumerate(np.ndindex(*x.shape)):
+            for column, step in enumerate((h, -h)):
+                moved = x.copy()
+                moved[idx] += step
+                call_args, call_kwargs = _fresh(args), _fresh(kwargs)
+                (call_args if holder is args else call_kwargs)[wrt] = moved
+                output = fn(*call_args, **call_kwargs)
+                loss = _reduce(output, df)
+                if loss is None:
+                    return {"unreduced": output, "at": [flat, column]}
+                losses[flat, column] = loss
+        return {"losses": losses}
 
     def serve(self, degraded: list[str]) -> None:
         self.channel.send_bytes(self._encode({"op": "hello", "pid": os.getpid(),
@@ -122,6 +188,64 @@ class Runner:
                 self.channel.send_bytes(self._encode({"id": rid, "error": {
                     "type": "ProtocolError", "message": message, "traceback": "",
                     "builtin": False, "protocol": True}}))
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of the grader's plain data (arrays, tensors, lists, tuples, dicts), as decoding
+    a new request would give: a function that edits its inputs cannot change the next call's.
+    Objects that live here (handles) are passed as they are, as a ``call`` passes them."""
+    t = type(value)
+    if t is np.ndarray:
+        return value.copy()
+    if t is list:
+        return [_fresh(v) for v in value]
+    if t is tuple:
+        return tuple(_fresh(v) for v in value)
+    if t is dict:
+        return {k: _fresh(v) for k, v in value.items()}
+    if protocol._is_tensor(value):
+        return value.clone()
+    return value
+
+
+def _as_float64(value: Any) -> np.ndarray | None:
+    """``value`` as a float64 array, if it is a number, a numeric array or a tensor (what the
+    grader's checks accept); else None."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    elif isinstance(value, (bool, int, float, np.generic)):
+        arr = np.asarray(value)
+    elif protocol._is_tensor(value):
+        arr = value.detach().cpu().numpy()
+    else:
+        return None
+    if arr.dtype.kind not in "biufc":
+        return None
+    return arr.astype(np.float64)
+
+
+def _reduce(output: Any, df: Any) -> float | None:
+    """``sum_j sum(output[j] * df[j])`` (``df`` a dict), ``sum(output * df)`` (an array) or
+    the output itself (None: one number), in the order and precision of the grader's own loop
+    for a local function; None if the output does not fit."""
+    if type(df) is not dict:
+        arr = _as_float64(output)
+        if arr is None:
+            return None
+        if df is None:
+            return float(arr.reshape(())) if arr.size == 1 else None
+        return float(np.sum(arr * df)) if arr.shape == df.shape else None
+    if type(output) not in (tuple, list):
+        return None
+    total = 0.0
+    for j, weights in df.items():
+        if j >= len(output):
+            return None
+        part = _reduce(output[j], weights)
+        if part is None:
+            return None
+        total += part
+    return total
 
 
 def _flush_output() -> None:
