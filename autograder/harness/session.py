@@ -22,10 +22,13 @@ from autograder.results import GradingResult
 if TYPE_CHECKING:
     from autograder.sandbox.base import Sandbox
 
-#: What a runner may preload, and what each costs to preload beside it. ``torch._dynamo`` is
-#: what the first ``torch.optim`` optimizer of a process imports (about a second): every
-#: submission of a torch assignment would pay it.
-_PRELOADABLE = {"numpy": ("numpy",), "torch": ("numpy", "torch", "torch._dynamo")}
+#: What a runner may preload: a library the modules use -> what the fork server imports for it.
+#: ``torch.optim``: the first optimizer of a process imports torch's compiler, ``torch._dynamo``
+#: (about 1.2 s); it is preloaded only for modules that use ``torch.optim`` themselves, since on
+#: the critical path of a `check` it costs more than it saves (training's tests build their
+#: optimizers with training_support, which avoids torch.optim for that reason).
+_PRELOADABLE = {"numpy": ("numpy",), "torch": ("numpy", "torch"),
+                "torch.optim": ("numpy", "torch", "torch._dynamo")}
 
 
 class NoTestSelected(UserError):
@@ -34,8 +37,9 @@ class NoTestSelected(UserError):
 
 def runner_preload(sources: Iterable[Path]) -> tuple[str, ...]:
     """What the fork server should import once for runners of these modules: the heavy
-    libraries their top-level code imports (numpy; torch only where they import it). A file
-    that cannot be read or parsed adds nothing (the runner imports what it needs itself)."""
+    libraries their code imports (numpy; torch only where they import it; torch's compiler
+    only where they use ``torch.optim``). A file that cannot be read or parsed adds nothing
+    (the runner imports what it needs itself)."""
     found: set[str] = set()
     for path in sources:
         try:
@@ -44,14 +48,24 @@ def runner_preload(sources: Iterable[Path]) -> tuple[str, ...]:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                found.update(a.name.split(".")[0] for a in node.names)
+                found.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                found.add(node.module.split(".")[0])
+                # `from torch import optim` names torch.optim
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                found.add(f"{node.value.id}.{node.attr}")  # torch.optim.Adam(...)
+        found = {part for name in found for part in _parents(name)}
     preload: list[str] = []
     for library, modules in _PRELOADABLE.items():
         if library in found:
             preload += [m for m in modules if m not in preload]
     return tuple(preload) or ("numpy",)
+
+
+def _parents(name: str) -> list[str]:
+    """``"torch.optim.sgd"`` -> ``["torch", "torch.optim", "torch.optim.sgd"]``."""
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
 def make_sandbox(backend: str, preload: tuple[str, ...] | None = None) -> Sandbox:
