@@ -457,6 +457,7 @@ class DockerSandbox(Sandbox):
         self.gpu_wait_s = gpu_wait_s
         self.cpus = cpus
         self.uid_base = uid_base
+        self.uids = policy.UidLeases(uid_base)
         token = _owner_token(os.getpid()) or str(os.getpid())
         self.owner = f"{socket.gethostname()}:{token}"
         self.instance = uuid.uuid4().hex[:16]  # this sandbox's containers, among its grader's
@@ -505,7 +506,7 @@ class DockerSandbox(Sandbox):
         """``docker run`` a container that gets as far as it can without the student: the
         interpreter, numpy and the runner imported; it then waits, in its open of the reply
         FIFO, for :meth:`_hand_over`."""
-        uid = self.uid_base + slot
+        uid = self.uids.uid(slot)
         run_dir = tempfile.mkdtemp(prefix="run-", dir=self._tmp.name)
         try:
             chan = os.path.join(run_dir, "chan")
@@ -650,6 +651,7 @@ class DockerSandbox(Sandbox):
         self.release_warm()
         for runner in runners:
             runner._done.wait(30)
+        self.uids.close()
         self._tmp.cleanup()
 
 

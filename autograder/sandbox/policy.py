@@ -23,6 +23,14 @@ for profilers.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from autograder.sandbox.base import SandboxError
+
 #: Refused on every architecture (docker skips names an architecture lacks). Why each group:
 DENIED_SYSCALLS: tuple[str, ...] = (
     # debugging or reading other processes, and comparing their kernel objects
@@ -92,14 +100,71 @@ FCNTL_LOCK_COMMANDS: dict[str, int] = {
 EPERM = 1
 ENOSYS = 38
 
-#: Runner uids: ``UID_BASE + slot``, one per concurrently running runner of a grader, never a
-#: uid of a person or a service (``RLIMIT_NPROC`` counts per uid, so slots must not share one).
+#: Runner uids: from ``UID_BASE`` up, one per concurrently running runner on this machine,
+#: never a uid of a person or a service. ``RLIMIT_NPROC`` counts processes per uid across the
+#: whole machine, so two runners sharing a uid would share one process allowance: a fork bomb
+#: graded by one grader would make another grader's student crash. :class:`UidLeases` hands
+#: them out machine-wide.
 UID_BASE = 61000
+#: How many runner uids there are from a base (far more than runners a machine can hold).
+UID_SPAN = 2000
 
 
-def runner_uid(slot: int, base: int = UID_BASE) -> int:
-    """The uid of runner slot ``slot``."""
-    return base + slot
+def _lease_dir() -> Path:
+    """Where the uid leases live: under ``/run`` (root, machine-wide) when writable, else a
+    folder of this user's in the temporary directory (uids are not switched then anyway)."""
+    run = Path("/run")
+    if os.geteuid() == 0 and os.access(run, os.W_OK):
+        return run / "autograder-uids"
+    return Path(tempfile.gettempdir()) / f"autograder-uids-{os.geteuid()}"
+
+
+class UidLeases:
+    """The runner uids one sandbox holds, one per slot, leased machine-wide.
+
+    A lease is an exclusive ``flock`` on ``<dir>/<uid>``, held until :meth:`close` or the death
+    of the process (the kernel drops the lock): graders on one machine (a service's workers, a
+    TA's ``grade`` beside them, ``grade --jobs N``) never give two runners the same uid, and a
+    crashed grader's uids come back by themselves. A slot keeps its uid for the sandbox's life.
+    """
+
+    def __init__(self, base: int = UID_BASE, span: int = UID_SPAN,
+                 directory: Path | None = None) -> None:
+        self.base, self.span = base, span
+        self.directory = directory or _lease_dir()
+        self._held: dict[int, tuple[int, int]] = {}  # slot -> (uid, fd of its lock file)
+        self._lock = threading.Lock()
+
+    def uid(self, slot: int) -> int:
+        """The uid of ``slot``: leased on first use, the same afterwards."""
+        with self._lock:
+            if slot not in self._held:
+                self._held[slot] = self._lease()
+            return self._held[slot][0]
+
+    def _lease(self) -> tuple[int, int]:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        taken = {uid for uid, _ in self._held.values()}
+        for uid in range(self.base, self.base + self.span):
+            if uid in taken:
+                continue
+            fd = os.open(self.directory / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return uid, fd
+        raise SandboxError(f"all {self.span} runner uids from {self.base} are in use on this "
+                           f"machine (leases in {self.directory})")
+
+    def close(self) -> None:
+        """Give every uid back."""
+        with self._lock:
+            held, self._held = list(self._held.values()), {}
+        for _uid, fd in held:
+            os.close(fd)  # closing the only descriptor of the lock file drops the flock
 
 
 #: Where the runner's own files live inside a sandbox (both backends): the ``autograder``

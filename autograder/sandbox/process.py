@@ -211,6 +211,7 @@ class ProcessSandbox(Sandbox):
         device nodes and driver libraries are (a stand-in tree in tests)."""
         self.preload = preload
         self.uid_base = uid_base
+        self.uids = policy.UidLeases(uid_base)
         self.gpus = gpus
         self.gpu_wait_s = gpu_wait_s
         self.gpu_host = gpu_host or GpuHost()
@@ -332,7 +333,7 @@ class ProcessSandbox(Sandbox):
         out_r, out_w = os.pipe()              # runner's stdout + stderr
         status_r, status_w = os.pipe()        # supervisor -> grader
         workdir = tempfile.mkdtemp(prefix="runner-", dir=self._tmp.name)
-        plan = Plan(staging_dir=str(files), uid=self.uid_base + slot,
+        plan = Plan(staging_dir=str(files), uid=self.uids.uid(slot),
                     memory_mb=limits.memory_mb, cpu_s=limits.cpu_s,
                     max_processes=limits.max_processes, disk_mb=limits.disk_mb,
                     root_mount=self.root_mount, **{**self._view, **gpu_fields},
@@ -379,4 +380,5 @@ class ProcessSandbox(Sandbox):
             self._zygote.kill()
             self._zygote.wait()
             self._zygote = None
+        self.uids.close()
         self._tmp.cleanup()
