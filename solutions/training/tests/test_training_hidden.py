@@ -1,9 +1,9 @@
 """Hidden tests for the training assignment.
 
-The trust boundary: this (trusted) process loads scikit-learn's bundled digits (offline), fixes
-the split and the seeds, and sends the student process only the training arrays and the
-held-out *inputs*. The held-out labels never leave this process; the accuracy and the loss are
-computed here from the logits that come back.
+The trust boundary: this (trusted) process loads scikit-learn's digits (the copy shipped with
+the public tests, ``digits.npz``), fixes the split and the seeds, and sends the student process
+only the training arrays and the held-out *inputs*. The held-out labels never leave this
+process; the accuracy and the loss are computed here from the logits that come back.
 
 The held-out images are in no public data set: they are new digits made here from the 360
 public images kept out of training (see :func:`_held_out_images`), with randomness drawn from
@@ -44,6 +44,10 @@ SPLIT_SEED = 20260918
 KEPT_OUT = 360            # public images kept out of training: the material of the held-out set
 HELD_OUT = 500            # held-out images made from them
 HELD_OUT_SEED_FILE = Path(__file__).resolve().parents[1] / "heldout_seed.txt"  # staff only
+# scikit-learn's load_digits() as arrays, shipped with the public tests (see its provenance and
+# assignments/training/make_digits.py): importing scikit-learn cost seconds of every grading run.
+DIGITS_FILE = (Path(__file__).resolve().parents[3] / "assignments" / "training" / "tests"
+               / "digits.npz")
 UNTRAINED_MAX_ACCURACY = 0.5   # a fresh network is near 0.10 before training
 THRESHOLD = 0.95
 EPOCHS = 30
@@ -70,11 +74,9 @@ def _digits():
     """(x_train, y_train, x_held_out, y_held_out): pixels scaled to [0, 1]. Training uses 1,437
     public digits; the held-out images are made from the other 360 (see _held_out_images)."""
     if not _DATA:
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        x = (digits.data / 16.0).astype(np.float32)
-        y = digits.target.astype(np.int64)
+        with np.load(DIGITS_FILE) as digits:
+            x = (digits["pixels"].astype(np.float64) / 16.0).astype(np.float32)
+            y = digits["labels"].astype(np.int64)
         order = np.random.default_rng(SPLIT_SEED).permutation(len(y))
         kept, train = order[:KEPT_OUT], order[KEPT_OUT:]
         x_held, y_held = _held_out_images(x[kept], y[kept], _held_out_seed())
