@@ -26,7 +26,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import assert_close, assert_inputs_unchanged, assert_shape
+from autograder.checks import assert_close, assert_inputs_unchanged, assert_shape, call_keeping
 
 pytestmark = pytest.mark.visibility("after_due_date")
 
@@ -155,7 +155,7 @@ def test_forward_train_matches_torch(student, rng):
     """N=16, D=7, default eps: out equals torch's train-mode batch_norm."""
     x = _features(rng, 16, 7)
     gamma, beta = rng.normal(size=7), rng.normal(size=7)
-    out, _ = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    out, _ = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     expected, _, _, _ = _torch_train(x, gamma, beta)
     assert_close(out, expected, rtol=1e-7, atol=1e-9, name="out", hint=HINT_FORWARD)
 
@@ -166,7 +166,7 @@ def test_forward_train_small_variance(student, rng):
     equals torch's, which needs eps inside the square root."""
     x = rng.normal(size=(12, 5)) * 1e-3 + rng.uniform(-1, 1, size=5)
     gamma, beta = rng.normal(size=5), rng.normal(size=5)
-    out, _ = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    out, _ = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     expected, _, _, _ = _torch_train(x, gamma, beta)
     assert_close(out, expected, rtol=1e-6, atol=1e-9, name="out", hint=HINT_EPS)
 
@@ -176,7 +176,8 @@ def test_forward_train_uses_eps_from_bn_param(student, rng):
     """N=10, D=4, bn_param['eps'] = 0.5: out equals torch's with eps = 0.5."""
     x = rng.normal(size=(10, 4))
     gamma, beta = rng.normal(size=4), rng.normal(size=4)
-    out, _ = student.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": 0.5})
+    out, _ = call_keeping(student.batchnorm_forward,
+                          x, gamma, beta, {"mode": "train", "eps": 0.5}, keep=(1,))
     expected, _, _, _ = _torch_train(x, gamma, beta, eps=0.5)
     assert_close(out, expected, rtol=1e-7, atol=1e-9, name="out with eps = 0.5",
                  hint=f"{HINT_EPS_PARAM}; {HINT_EPS}")
@@ -187,7 +188,7 @@ def test_forward_train_single_example_gives_beta(student, rng):
     """N=1, D=6: out is exactly beta."""
     x = _features(rng, 1, 6)
     gamma, beta = rng.normal(size=6), rng.normal(size=6)
-    out, _ = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    out, _ = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     assert_close(out, beta[None, :], rtol=1e-9, atol=1e-9, name="out for N=1",
                  hint="with a single example x - mu = 0 and the biased variance is 0, so out "
                       "= beta; NaN means a division by N - 1 or by sqrt(var) without eps")
@@ -209,7 +210,7 @@ def _assert_train_mode_works(student, reference, x):
     raises on every call or returns zeros: mode 'train' must give the right output first."""
     gamma, beta = np.ones(x.shape[1]), np.zeros(x.shape[1])
     expected, _ = reference.batchnorm_forward(x.copy(), gamma, beta, {"mode": "train"})
-    out, _ = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    out, _ = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     assert_close(out, expected, rtol=1e-6, atol=1e-8, name="out in mode 'train'",
                  hint="normalize each feature (column) with its batch mean and variance "
                       "(axis 0) before checking anything else")
@@ -324,7 +325,7 @@ def test_test_mode_uses_running_statistics(student, rng):
     gamma, beta = rng.normal(size=d), rng.normal(size=d)
     running_mean, running_var = rng.normal(size=d), rng.uniform(0.5, 2.0, size=d)
     bn_param = {"mode": "test", "running_mean": running_mean, "running_var": running_var}
-    out, _ = student.batchnorm_forward(x, gamma, beta, bn_param)
+    out, _ = call_keeping(student.batchnorm_forward, x, gamma, beta, bn_param, keep=(1,))
     expected = _test_mode_output(x, gamma, beta, running_mean, running_var)
     assert_close(out, expected, rtol=1e-7, atol=1e-9, name="test-mode out", hint=HINT_TEST_MODE)
 
@@ -339,7 +340,7 @@ def test_test_mode_single_example_with_eps(student, rng):
     running_mean, running_var = rng.normal(size=d), rng.uniform(0.5, 2.0, size=d)
     bn_param = {"mode": "test", "eps": 0.1, "running_mean": running_mean,
                 "running_var": running_var}
-    out, _ = student.batchnorm_forward(x, gamma, beta, bn_param)
+    out, _ = call_keeping(student.batchnorm_forward, x, gamma, beta, bn_param, keep=(1,))
     expected = _test_mode_output(x, gamma, beta, running_mean, running_var, eps=0.1)
     assert_close(out, expected, rtol=1e-7, atol=1e-9, name="test-mode out for N=1",
                  hint=f"{HINT_TEST_MODE}; {HINT_EPS_PARAM}")
@@ -374,7 +375,7 @@ def test_train_then_test(student, rng):
     bn_param = _run_train_steps(student, batches, gamma, beta, {"mode": "train"})
     bn_param = dict(bn_param, mode="test")
     x = _features(rng, 3, d)
-    out, _ = student.batchnorm_forward(x, gamma, beta, bn_param)
+    out, _ = call_keeping(student.batchnorm_forward, x, gamma, beta, bn_param, keep=(1,))
     mean, var = _expected_running(batches, 0.9, np.zeros(d), np.zeros(d))
     assert_close(out, _test_mode_output(x, gamma, beta, mean, var), rtol=1e-7, atol=1e-9,
                  name="test-mode out after training",
@@ -396,7 +397,7 @@ def _backward_problem(rng, n=12, d=5, eps=1e-5):
 def test_backward_dx_matches_torch(student, rng):
     """N=12, D=5, random dout: dx equals torch's autograd."""
     x, gamma, beta, dout, (_, dx_t, _, _) = _backward_problem(rng)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     dx, _, _ = student.batchnorm_backward(dout, cache)
     assert_close(dx, dx_t, rtol=1e-6, atol=1e-9, name="dx", hint=HINT_DX)
 
@@ -405,7 +406,7 @@ def test_backward_dx_matches_torch(student, rng):
 def test_backward_dgamma_matches_torch(student, rng):
     """N=12, D=5, random dout: dgamma equals torch's autograd."""
     x, gamma, beta, dout, (_, _, dgamma_t, _) = _backward_problem(rng)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     _, dgamma, _ = student.batchnorm_backward(dout, cache)
     assert_close(dgamma, dgamma_t, rtol=1e-6, atol=1e-9, name="dgamma", hint=HINT_DGAMMA)
 
@@ -414,7 +415,7 @@ def test_backward_dgamma_matches_torch(student, rng):
 def test_backward_dbeta_matches_torch(student, rng):
     """N=12, D=5, random dout: dbeta equals torch's autograd."""
     x, gamma, beta, dout, (_, _, _, dbeta_t) = _backward_problem(rng)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     _, _, dbeta = student.batchnorm_backward(dout, cache)
     assert_close(dbeta, dbeta_t, rtol=1e-6, atol=1e-9, name="dbeta", hint=HINT_DGAMMA)
 
@@ -424,7 +425,8 @@ def test_backward_dx_with_large_eps_and_small_batch(student, rng):
     """N=3, D=4, bn_param['eps'] = 0.5, random dout: dx equals torch's; the backward pass must
     use the eps of the forward pass (keep it, or sqrt(var + eps), in the cache)."""
     x, gamma, beta, dout, (_, dx_t, _, _) = _backward_problem(rng, n=3, d=4, eps=0.5)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": 0.5})
+    _, cache = call_keeping(student.batchnorm_forward,
+                            x, gamma, beta, {"mode": "train", "eps": 0.5}, keep=(1,))
     dx, _, _ = student.batchnorm_backward(dout, cache)
     assert_close(dx, dx_t, rtol=1e-6, atol=1e-9, name="dx with eps = 0.5",
                  hint="use the eps of the forward pass in the backward pass (store it, or "
@@ -435,7 +437,7 @@ def test_backward_dx_with_large_eps_and_small_batch(student, rng):
 def test_backward_does_not_modify_dout(student, rng):
     """N=6, D=3: dout is the same after batchnorm_backward, and dx is right."""
     x, gamma, beta, dout, (_, dx_t, _, _) = _backward_problem(rng, n=6, d=3)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     dx, _, _ = assert_inputs_unchanged(student.batchnorm_backward, dout, cache)
     assert_close(dx, dx_t, rtol=1e-6, atol=1e-9, name="dx", hint=HINT_DX)
 
@@ -447,7 +449,7 @@ def test_backward_does_not_modify_dout(student, rng):
 def test_backward_alt_dx_matches_torch(student, rng):
     """N=12, D=5, random dout: dx of batchnorm_backward_alt equals torch's autograd."""
     x, gamma, beta, dout, (_, dx_t, _, _) = _backward_problem(rng)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     dx, _, _ = student.batchnorm_backward_alt(dout, cache)
     assert_close(dx, dx_t, rtol=1e-6, atol=1e-9, name="dx of batchnorm_backward_alt",
                  hint=HINT_ALT)
@@ -457,7 +459,7 @@ def test_backward_alt_dx_matches_torch(student, rng):
 def test_backward_alt_dgamma_dbeta_match_torch(student, rng):
     """N=12, D=5, random dout: dgamma and dbeta of batchnorm_backward_alt equal torch's."""
     x, gamma, beta, dout, (_, _, dgamma_t, dbeta_t) = _backward_problem(rng)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     _, dgamma, dbeta = student.batchnorm_backward_alt(dout, cache)
     assert_close(dgamma, dgamma_t, rtol=1e-6, atol=1e-9, name="dgamma of batchnorm_backward_alt",
                  hint=HINT_DGAMMA)
@@ -478,7 +480,7 @@ def test_backward_alt_is_not_slower_than_backward(student, rng):
     faster than the step-by-step pass; a Python loop over the examples is far slower."""
     n, d = 16384, 4
     x, gamma, beta, dout, (_, dx_t, _, _) = _backward_problem(rng, n=n, d=d)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     dx, _, _ = student.batchnorm_backward_alt(dout, cache)
     assert_close(dx, dx_t, rtol=1e-6, atol=1e-9, name="dx of batchnorm_backward_alt",
                  hint=HINT_ALT)
@@ -512,7 +514,8 @@ def _spatial_problem(rng, shape=SPATIAL_SHAPE):
 def test_spatial_forward_train_matches_torch(student, rng):
     """N=2, C=5, H=3, W=4: out equals torch's train-mode batch_norm (per-channel statistics)."""
     x, gamma, beta, _, (out_t, _, _, _) = _spatial_problem(rng)
-    out, _ = student.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    out, _ = call_keeping(student.spatial_batchnorm_forward,
+                          x, gamma, beta, {"mode": "train"}, keep=(1,))
     assert_close(out, out_t, rtol=1e-7, atol=1e-9, name="out", hint=HINT_SPATIAL)
 
 
@@ -551,7 +554,7 @@ def test_spatial_forward_test_mode(student, rng):
     c = x.shape[1]
     running_mean, running_var = rng.normal(size=c), rng.uniform(0.5, 2.0, size=c)
     bn_param = {"mode": "test", "running_mean": running_mean, "running_var": running_var}
-    out, _ = student.spatial_batchnorm_forward(x, gamma, beta, bn_param)
+    out, _ = call_keeping(student.spatial_batchnorm_forward, x, gamma, beta, bn_param, keep=(1,))
     assert_close(out, _test_mode_output(x, gamma, beta, running_mean, running_var), rtol=1e-7,
                  atol=1e-9, name="test-mode out", hint=f"{HINT_SPATIAL}; {HINT_TEST_MODE}")
 
@@ -560,7 +563,8 @@ def test_spatial_forward_test_mode(student, rng):
 def test_spatial_backward_dx_matches_torch(student, rng):
     """N=2, C=5, H=3, W=4, random dout: dx equals torch's autograd."""
     x, gamma, beta, dout, (_, dx_t, _, _) = _spatial_problem(rng)
-    _, cache = student.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.spatial_batchnorm_forward,
+                            x, gamma, beta, {"mode": "train"}, keep=(1,))
     dx, _, _ = student.spatial_batchnorm_backward(dout, cache)
     assert_close(dx, dx_t, rtol=1e-6, atol=1e-9, name="dx", hint=HINT_SPATIAL_BACKWARD)
 
@@ -569,7 +573,8 @@ def test_spatial_backward_dx_matches_torch(student, rng):
 def test_spatial_backward_dgamma_dbeta_match_torch(student, rng):
     """N=2, C=5, H=3, W=4, random dout: dgamma and dbeta (shape (C,)) equal torch's."""
     x, gamma, beta, dout, (_, _, dgamma_t, dbeta_t) = _spatial_problem(rng)
-    _, cache = student.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.spatial_batchnorm_forward,
+                            x, gamma, beta, {"mode": "train"}, keep=(1,))
     _, dgamma, dbeta = student.spatial_batchnorm_backward(dout, cache)
     assert_close(dgamma, dgamma_t, rtol=1e-6, atol=1e-9, name="dgamma",
                  hint=HINT_SPATIAL_BACKWARD)

@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import assert_close, assert_inputs_unchanged
+from autograder.checks import assert_close, assert_inputs_unchanged, call_keeping
 
 pytestmark = pytest.mark.visibility("after_due_date")
 
@@ -94,7 +94,8 @@ def _conv_problem(rng, x_shape, w_shape, stride, pad):
 
 
 def _student_conv_backward(student, x, w, b, dout, stride, pad):
-    _, cache = student.conv_forward_naive(x, w, b, {"stride": stride, "pad": pad})
+    _, cache = call_keeping(student.conv_forward_naive,
+                            x, w, b, {"stride": stride, "pad": pad}, keep=(1,))
     grads = student.conv_backward_naive(dout, cache)
     if not isinstance(grads, (tuple, list)) or len(grads) != 3:
         raise AssertionError("conv_backward_naive must return a tuple (dx, dw, db)")
@@ -106,7 +107,8 @@ def _student_conv_backward(student, x, w, b, dout, stride, pad):
 def test_conv_forward_matches_torch(student, rng, x_shape, w_shape, stride, pad):
     x, w, b, _ = _conv_problem(rng, x_shape, w_shape, stride, pad)
     expected, _, _, _ = _torch_conv(x, w, b, stride, pad)
-    out, _ = student.conv_forward_naive(x, w, b, {"stride": stride, "pad": pad})
+    out, _ = call_keeping(student.conv_forward_naive,
+                          x, w, b, {"stride": stride, "pad": pad}, keep=(1,))
     name = f"out for x {x_shape}, w {w_shape}, stride {stride}, pad {pad}"
     if isinstance(out, np.ndarray) and out.shape != expected.shape:
         raise AssertionError(f"{name}: expected shape {expected.shape}, got {out.shape}. "
@@ -183,8 +185,8 @@ def _pool_problem(rng, x_shape, ph, pw, stride, ties=False):
 def test_max_pool_forward_matches_torch(student, rng, x_shape, ph, pw, stride):
     x, _ = _pool_problem(rng, x_shape, ph, pw, stride)
     expected, _ = _torch_pool(x, ph, pw, stride)
-    out, _ = student.max_pool_forward_naive(
-        x, {"pool_height": ph, "pool_width": pw, "stride": stride})
+    out, _ = call_keeping(student.max_pool_forward_naive,
+                          x, {"pool_height": ph, "pool_width": pw, "stride": stride}, keep=(1,))
     assert_close(out, expected, rtol=RTOL, atol=ATOL,
                  name=f"out for x {x_shape}, pool {ph}x{pw}, stride {stride}", hint=HINT_POOL)
 
@@ -195,7 +197,7 @@ def test_max_pool_backward_matches_torch(student, rng, x_shape, ph, pw, stride):
     x, dout = _pool_problem(rng, x_shape, ph, pw, stride)
     _, expected = _torch_pool(x, ph, pw, stride, dout)
     param = {"pool_height": ph, "pool_width": pw, "stride": stride}
-    _, cache = student.max_pool_forward_naive(x, param)
+    _, cache = call_keeping(student.max_pool_forward_naive, x, param, keep=(1,))
     dx = student.max_pool_backward_naive(dout, cache)
     assert_close(dx, expected, rtol=RTOL, atol=ATOL,
                  name=f"dx for x {x_shape}, pool {ph}x{pw}, stride {stride}", hint=HINT_POOL_DX)
@@ -215,7 +217,7 @@ def test_max_pool_backward_ties(student, rng, x_shape, ph, pw, stride):
     x, dout = _pool_problem(rng, x_shape, ph, pw, stride, ties=True)
     _, expected = _torch_pool(x, ph, pw, stride, dout)
     param = {"pool_height": ph, "pool_width": pw, "stride": stride}
-    _, cache = student.max_pool_forward_naive(x, param)
+    _, cache = call_keeping(student.max_pool_forward_naive, x, param, keep=(1,))
     dx = student.max_pool_backward_naive(dout, cache)
     assert_close(dx, expected, rtol=RTOL, atol=ATOL,
                  name=f"dx with tied maxima, pool {ph}x{pw}, stride {stride}", hint=HINT_TIES)
@@ -245,13 +247,15 @@ HINT_FAST = ("the fast functions must give the naive ones' results on every shap
 @pytest.mark.parametrize("x_shape, w_shape, stride, pad", FAST_CASES)
 def test_conv_forward_fast_matches_torch(student, rng, x_shape, w_shape, stride, pad):
     x, w, b, _ = _conv_problem(rng, x_shape, w_shape, stride, pad)
-    out, _ = student.conv_forward_fast(x, w, b, {"stride": stride, "pad": pad})
+    out, _ = call_keeping(student.conv_forward_fast,
+                          x, w, b, {"stride": stride, "pad": pad}, keep=(1,))
     assert_close(out, _torch_conv(x, w, b, stride, pad)[0], rtol=RTOL, atol=ATOL,
                  name=f"out of conv_forward_fast, stride {stride}, pad {pad}", hint=HINT_FAST)
 
 
 def _fast_grads(student, x, w, b, dout, stride, pad):
-    _, cache = student.conv_forward_fast(x, w, b, {"stride": stride, "pad": pad})
+    _, cache = call_keeping(student.conv_forward_fast,
+                            x, w, b, {"stride": stride, "pad": pad}, keep=(1,))
     grads = student.conv_backward_fast(dout, cache)
     if not isinstance(grads, (tuple, list)) or len(grads) != 3:
         raise AssertionError("conv_backward_fast must return a tuple (dx, dw, db)")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.checks import assert_close, assert_inputs_unchanged, assert_shape
+from autograder.checks import assert_close, assert_inputs_unchanged, assert_shape, call_keeping
 
 pytestmark = pytest.mark.visibility("after_due_date")
 
@@ -167,7 +167,7 @@ HINTS_FORWARD = {"next_h": HINT_HIDDEN, "next_c": HINT_CELL}
 def test_step_forward_matches_torch_lstmcell(student, rng, k):
     args = step_problem(rng)
     expected = torch_step(*args, rng=rng)[k]
-    actual = student.lstm_step_forward(*args)[k]
+    actual = call_keeping(student.lstm_step_forward, *args, keep=(2,))[k]
     assert_close(actual, expected, rtol=RTOL, atol=ATOL, name=STEP_OUTPUTS[k],
                  hint=HINTS_FORWARD[STEP_OUTPUTS[k]])
 
@@ -176,7 +176,7 @@ def test_step_forward_matches_torch_lstmcell(student, rng, k):
 def test_step_forward_single_example(student, rng):
     args = step_problem(rng, N=1, D=6, H=2)
     expected_h, expected_c = torch_step(*args, rng=rng)
-    next_h, next_c, _ = student.lstm_step_forward(*args)
+    next_h, next_c, _ = call_keeping(student.lstm_step_forward, *args, keep=(2,))
     hint = "if only this case fails, look for code that drops the batch axis when N = 1"
     assert_close(next_c, expected_c, rtol=RTOL, atol=ATOL, name="next_c (N=1)", hint=hint)
     assert_close(next_h, expected_h, rtol=RTOL, atol=ATOL, name="next_h (N=1)", hint=hint)
@@ -186,7 +186,7 @@ def test_step_forward_single_example(student, rng):
 def test_step_forward_large_preactivations(student, rng):
     args = _large_step_problem(rng)
     expected_h, expected_c = torch_step(*args, rng=rng)
-    next_h, next_c, _ = student.lstm_step_forward(*args)
+    next_h, next_c, _ = call_keeping(student.lstm_step_forward, *args, keep=(2,))
     _assert_finite(next_c, "next_c")
     _assert_finite(next_h, "next_h")
     assert_close(next_c, expected_c, rtol=RTOL, atol=ATOL, name="next_c", hint=HINT_CELL)
@@ -212,7 +212,7 @@ def _step_backward(student, args, rng):
     N, H = args[1].shape
     dnext_h, dnext_c = rng.normal(size=(N, H)), rng.normal(size=(N, H))
     expected = torch_step(*args, dnext_h=dnext_h, dnext_c=dnext_c, rng=rng)
-    _, _, cache = student.lstm_step_forward(*args)
+    _, _, cache = call_keeping(student.lstm_step_forward, *args, keep=(2,))
     grads = student.lstm_step_backward(dnext_h, dnext_c, cache)
     if not isinstance(grads, (tuple, list)) or len(grads) != 6:
         raise AssertionError("lstm_step_backward should return a tuple of 6 arrays "
@@ -236,7 +236,7 @@ def test_step_backward_only_through_next_c(student, rng):
     N, H = args[1].shape
     dnext_h, dnext_c = np.zeros((N, H)), rng.normal(size=(N, H))
     expected = torch_step(*args, dnext_h=dnext_h, dnext_c=dnext_c, rng=rng)
-    _, _, cache = student.lstm_step_forward(*args)
+    _, _, cache = call_keeping(student.lstm_step_forward, *args, keep=(2,))
     grads = student.lstm_step_backward(dnext_h, dnext_c, cache)
     for name, grad in zip(STEP_GRADS, grads):
         assert_close(grad, expected[name], rtol=RTOL, atol=ATOL, name=f"{name} (dnext_h = 0)",
@@ -254,7 +254,7 @@ def test_step_backward_does_not_modify_upstream_gradients(student, rng):
     N, H = args[1].shape
     dnext_h, dnext_c = rng.normal(size=(N, H)), rng.normal(size=(N, H))
     expected = torch_step(*args, dnext_h=dnext_h, dnext_c=dnext_c, rng=rng)
-    _, _, cache = student.lstm_step_forward(*args)
+    _, _, cache = call_keeping(student.lstm_step_forward, *args, keep=(2,))
     try:
         grads = assert_inputs_unchanged(student.lstm_step_backward, dnext_h, dnext_c, cache)
     except AssertionError as e:
@@ -300,7 +300,7 @@ HINT_SEQ_FORWARD = ("h[:, t] is the hidden state next_h of step t (not the cell 
 @pytest.mark.points(3)
 def test_forward_matches_torch_lstm(student, rng):
     args = seq_problem(rng)
-    h, _ = student.lstm_forward(*args)
+    h, _ = call_keeping(student.lstm_forward, *args, keep=(1,))
     assert_close(h, torch_sequence(*args, rng=rng), rtol=RTOL, atol=ATOL, name="h",
                  hint=HINT_SEQ_FORWARD)
 
@@ -310,7 +310,7 @@ def test_forward_matches_torch_lstm(student, rng):
                                   pytest.param(1, 5, id="single_example")])
 def test_forward_edge_shapes(student, rng, N, T):
     args = seq_problem(rng, N=N, T=T, D=2, H=3)
-    h, _ = student.lstm_forward(*args)
+    h, _ = call_keeping(student.lstm_forward, *args, keep=(1,))
     assert_close(h, torch_sequence(*args, rng=rng), rtol=RTOL, atol=ATOL,
                  name=f"h for N={N}, T={T}",
                  hint="if only this case fails, look for code that drops an axis of size 1 "
@@ -321,7 +321,7 @@ def test_forward_edge_shapes(student, rng, N, T):
 def test_forward_large_preactivations(student, rng):
     x, h0, Wx, Wh, b = seq_problem(rng)
     args = (x, h0, Wx * LARGE_SCALE / 0.5, Wh, b)
-    h, _ = student.lstm_forward(*args)
+    h, _ = call_keeping(student.lstm_forward, *args, keep=(1,))
     _assert_finite(h, "h")
     assert_close(h, torch_sequence(*args, rng=rng), rtol=RTOL, atol=ATOL, name="h",
                  hint=HINT_SEQ_FORWARD)
@@ -336,7 +336,7 @@ SEQ_GRADS = ["dx", "dh0", "dWx", "dWh", "db"]
 def _seq_backward(student, args, rng):
     dh = rng.normal(size=(args[0].shape[0], args[0].shape[1], args[1].shape[1]))
     expected = torch_sequence(*args, dh=dh, rng=rng)
-    _, cache = student.lstm_forward(*args)
+    _, cache = call_keeping(student.lstm_forward, *args, keep=(1,))
     grads = student.lstm_backward(dh, cache)
     if not isinstance(grads, (tuple, list)) or len(grads) != 5:
         raise AssertionError("lstm_backward should return a tuple of 5 arrays "
@@ -369,7 +369,7 @@ def test_backward_does_not_modify_dh(student, rng):
     args = seq_problem(rng)
     dh = rng.normal(size=(args[0].shape[0], args[0].shape[1], args[1].shape[1]))
     expected = torch_sequence(*args, dh=dh, rng=rng)
-    _, cache = student.lstm_forward(*args)
+    _, cache = call_keeping(student.lstm_forward, *args, keep=(1,))
     try:
         grads = assert_inputs_unchanged(student.lstm_backward, dh, cache)
     except AssertionError:
