@@ -12,7 +12,8 @@ test runs in well under a second. The upstream gradient `dout` is always random:
 import numpy as np
 import pytest
 
-from autograder.checks import assert_close, assert_grad_close, assert_shape, numerical_gradient
+from autograder.checks import (assert_close, assert_grad_close, assert_shape, call_keeping,
+                               numerical_gradient_of)
 
 
 def _features(rng, n, d):
@@ -20,11 +21,12 @@ def _features(rng, n, d):
     return rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d) + rng.uniform(-5, 5, size=d)
 
 
-def _own_numerical_gradient(f, x, df=None):
-    """The numerical gradient of your own forward pass ``f`` at ``x``. A gradient check of a
-    function that does not depend on its input proves nothing (both gradients are zero), so that
-    fails here with its own message."""
-    numeric = numerical_gradient(f, x, df)
+def _own_numerical_gradient(forward, args, wrt, dout):
+    """The numerical gradient of the loss ``sum(out * dout)`` of your own forward pass (``out``
+    its first output) with respect to ``args[wrt]``. A gradient check of a function that does
+    not depend on its input proves nothing (both gradients are zero), so that fails here with
+    its own message."""
+    numeric = numerical_gradient_of(forward, args, wrt, {0: dout})
     if not np.any(numeric):
         raise AssertionError("your forward pass does not change at all when this input changes "
                              "(its numerical derivative is zero everywhere), so your gradient "
@@ -34,7 +36,8 @@ def _own_numerical_gradient(f, x, df=None):
 
 def _bn_forward(student, x, gamma, beta, **params):
     """Train-mode forward output of your batchnorm_forward (the cache is dropped)."""
-    return student.batchnorm_forward(x, gamma, beta, {"mode": "train", **params})[0]
+    return call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train", **params},
+                        keep=(1,))[0]
 
 
 # -------------------------------------------------------------- batchnorm_forward, train mode
@@ -44,7 +47,8 @@ def _bn_forward(student, x, gamma, beta, **params):
 def test_forward_train_shapes(student, rng):
     """N=6, D=4: out has the shape of x."""
     x = _features(rng, 6, 4)
-    out, _ = student.batchnorm_forward(x, np.ones(4), np.zeros(4), {"mode": "train"})
+    out, _ = call_keeping(student.batchnorm_forward,
+                          x, np.ones(4), np.zeros(4), {"mode": "train"}, keep=(1,))
     out = assert_shape(out, (6, 4), name="out")
     # Values too: with gamma = 1 and beta = 0 every column is normalized to mean 0 and standard
     # deviation sqrt(var / (var + eps)), within 1e-3 of 1 for these features.
@@ -143,10 +147,10 @@ def _gradient_problem(rng, n=4, d=3):
 def test_backward_dx_gradient_check(student, rng):
     """N=4, D=3: dx agrees with a centred-difference derivative of your own forward pass."""
     x, gamma, beta, dout = _gradient_problem(rng)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     dx, _, _ = student.batchnorm_backward(dout, cache)
-    numeric = _own_numerical_gradient(lambda x_: _bn_forward(student, x_, gamma, beta), x,
-                                      dout)
+    numeric = _own_numerical_gradient(student.batchnorm_forward,
+                                      (x, gamma, beta, {"mode": "train"}), 0, dout)
     assert_grad_close(dx, numeric, name="dx",
                       hint="x reaches the output three ways: directly, through the batch mean "
                            "mu and through the batch variance var; add the gradients of all "
@@ -157,12 +161,11 @@ def test_backward_dx_gradient_check(student, rng):
 def test_backward_dgamma_dbeta_gradient_check(student, rng):
     """N=4, D=3: dgamma and dbeta agree with centred differences of your own forward pass."""
     x, gamma, beta, dout = _gradient_problem(rng)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     _, dgamma, dbeta = student.batchnorm_backward(dout, cache)
-    num_gamma = _own_numerical_gradient(lambda g_: _bn_forward(student, x, g_, beta), gamma,
-                                        dout)
-    num_beta = _own_numerical_gradient(lambda b_: _bn_forward(student, x, gamma, b_), beta,
-                                       dout)
+    args = (x, gamma, beta, {"mode": "train"})
+    num_gamma = _own_numerical_gradient(student.batchnorm_forward, args, 1, dout)
+    num_beta = _own_numerical_gradient(student.batchnorm_forward, args, 2, dout)
     assert_grad_close(dgamma, num_gamma, name="dgamma",
                       hint="dgamma = np.sum(dout * x_hat, axis=0)")
     assert_grad_close(dbeta, num_beta, name="dbeta", hint="dbeta = np.sum(dout, axis=0)")
@@ -172,7 +175,7 @@ def test_backward_dgamma_dbeta_gradient_check(student, rng):
 def test_backward_alt_matches_backward(student, rng):
     """N=10, D=6: batchnorm_backward_alt returns what your batchnorm_backward returns."""
     x, gamma, beta, dout = _gradient_problem(rng, n=10, d=6)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     dx, dgamma, dbeta = student.batchnorm_backward(dout, cache)
     dx_alt, dgamma_alt, dbeta_alt = student.batchnorm_backward_alt(dout, cache)
     hint = ("the two backward functions disagree, so (at least) one of them is wrong: run "
@@ -194,10 +197,10 @@ def test_backward_alt_dx_gradient_check(student, rng):
     """N=4, D=3: dx of batchnorm_backward_alt agrees with centred differences of your
     forward pass."""
     x, gamma, beta, dout = _gradient_problem(rng)
-    _, cache = student.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
     dx, _, _ = student.batchnorm_backward_alt(dout, cache)
-    numeric = _own_numerical_gradient(lambda x_: _bn_forward(student, x_, gamma, beta), x,
-                                      dout)
+    numeric = _own_numerical_gradient(student.batchnorm_forward,
+                                      (x, gamma, beta, {"mode": "train"}), 0, dout)
     assert_grad_close(dx, numeric, name="dx of batchnorm_backward_alt",
                       hint="dx = (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)) "
                            "/ sqrt(var + eps), means over axis 0, dx_hat = dout * gamma")
@@ -214,7 +217,8 @@ def test_spatial_forward_channel_means_are_beta_and_stds_are_gamma(student, rng)
     x = rng.normal(size=(n, c, h, w)) * np.array([1.0, 3.0, 0.5])[:, None, None] + 2.0
     gamma = np.array([1.0, 2.0, 0.5])
     beta = np.array([-1.0, 0.0, 3.0])
-    out, _ = student.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    out, _ = call_keeping(student.spatial_batchnorm_forward,
+                          x, gamma, beta, {"mode": "train"}, keep=(1,))
     out = assert_shape(out, (n, c, h, w), name="out")
     hint = ("each channel is one feature: take its statistics over axes (0, 2, 3), e.g. move "
             "the channel axis last with x.transpose(0, 2, 3, 1) before reshaping to (-1, C), "
@@ -235,20 +239,15 @@ def test_spatial_backward_gradient_check(student, rng):
     beta = rng.normal(size=c)
     dout = rng.normal(size=(n, c, h, w))
 
-    def forward(x_, g_, b_):
-        return student.spatial_batchnorm_forward(x_, g_, b_, {"mode": "train"})[0]
-
-    _, cache = student.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    _, cache = call_keeping(student.spatial_batchnorm_forward,
+                            x, gamma, beta, {"mode": "train"}, keep=(1,))
     dx, dgamma, dbeta = student.spatial_batchnorm_backward(dout, cache)
     hint = ("move the channel axis last in dout as you did in the forward pass "
             "(dout.transpose(0, 2, 3, 1).reshape(-1, C)), call your batchnorm backward, and "
             "undo the reshape and transpose for dx")
-    assert_grad_close(dx,
-                      _own_numerical_gradient(lambda x_: forward(x_, gamma, beta), x, dout),
-                      name="dx", hint=hint)
-    assert_grad_close(dgamma,
-                      _own_numerical_gradient(lambda g_: forward(x, g_, beta), gamma, dout),
-                      name="dgamma", hint=hint)
-    assert_grad_close(dbeta,
-                      _own_numerical_gradient(lambda b_: forward(x, gamma, b_), beta, dout),
-                      name="dbeta", hint=hint)
+    args = (x, gamma, beta, {"mode": "train"})
+    for name, analytic, k in (("dx", dx, 0), ("dgamma", dgamma, 1), ("dbeta", dbeta, 2)):
+        assert_grad_close(analytic,
+                          _own_numerical_gradient(student.spatial_batchnorm_forward, args, k,
+                                                  dout),
+                          name=name, hint=hint)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import (assert_close, assert_grad_close, assert_inputs_unchanged,
-                               assert_shape, numerical_gradient)
+                               assert_shape, call_keeping, numerical_gradient_of)
 
 
 def _out_size(size, kernel, pad, stride):
@@ -24,11 +24,12 @@ def _out_size(size, kernel, pad, stride):
     return 1 + (size + 2 * pad - kernel) // stride
 
 
-def _own_numerical_gradient(f, x, df):
-    """The numerical gradient of your own forward pass ``f`` at ``x``. A gradient check of a
-    function that does not depend on its input proves nothing (both gradients are zero), so that
-    fails here with its own message."""
-    numeric = numerical_gradient(f, x, df)
+def _own_numerical_gradient(forward, args, wrt, dout):
+    """The numerical gradient of the loss ``sum(out * dout)`` of your own forward pass (``out``
+    its first output) with respect to ``args[wrt]``. A gradient check of a function that does
+    not depend on its input proves nothing (both gradients are zero), so that fails here with
+    its own message."""
+    numeric = numerical_gradient_of(forward, args, wrt, {0: dout})
     if not np.any(numeric):
         raise AssertionError("your forward pass does not change at all when this input changes "
                              "(its numerical derivative is zero everywhere), so your gradient "
@@ -71,7 +72,8 @@ def test_conv_forward_output_shape(student, rng, x_shape, w_shape, stride, pad):
     x = rng.normal(size=x_shape)
     w = rng.normal(size=w_shape)
     b = rng.normal(size=w_shape[0])
-    out, _ = student.conv_forward_naive(x, w, b, {"stride": stride, "pad": pad})
+    out, _ = call_keeping(student.conv_forward_naive,
+                          x, w, b, {"stride": stride, "pad": pad}, keep=(1,))
     N, _, H, W = x_shape
     F, _, HH, WW = w_shape
     _assert_shape_with_hint(
@@ -91,7 +93,7 @@ def test_conv_forward_known_values_1x2_kernel(student):
     x = np.arange(12, dtype=np.float64).reshape(1, 1, 3, 4)
     w = np.array([[[[1.0, 2.0]]]])
     b = np.array([1.0])
-    out, _ = student.conv_forward_naive(x, w, b, {"stride": 1, "pad": 0})
+    out, _ = call_keeping(student.conv_forward_naive, x, w, b, {"stride": 1, "pad": 0}, keep=(1,))
     expected = np.array([[[[3.0, 6.0, 9.0], [15.0, 18.0, 21.0], [27.0, 30.0, 33.0]]]])
     assert_close(out, expected, name="out",
                  hint="out[i, j] = sum of w * (the window starting at row i, column j) + b; "
@@ -107,7 +109,7 @@ def test_conv_forward_known_values_stride2_pad1(student):
     x = np.ones((1, 1, 4, 4))
     w = np.ones((1, 1, 3, 3))
     b = np.zeros(1)
-    out, _ = student.conv_forward_naive(x, w, b, {"stride": 2, "pad": 1})
+    out, _ = call_keeping(student.conv_forward_naive, x, w, b, {"stride": 2, "pad": 1}, keep=(1,))
     expected = np.array([[[[4.0, 6.0], [6.0, 9.0]]]])
     assert_close(out, expected, name="out",
                  hint="pad symmetrically (P zeros above, below, left and right), move the "
@@ -131,7 +133,7 @@ def test_conv_forward_1x1_kernel_mixes_channels(student, rng):
     x = rng.normal(size=(2, 3, 4, 5))
     w = rng.normal(size=(2, 3, 1, 1))
     b = rng.normal(size=2)
-    out, _ = student.conv_forward_naive(x, w, b, {"stride": 1, "pad": 1})
+    out, _ = call_keeping(student.conv_forward_naive, x, w, b, {"stride": 1, "pad": 1}, keep=(1,))
     assert_close(out, _one_by_one_expected(x, w, b), name="out (1x1 kernel, pad 1)",
                  hint="every filter sums over all C input channels and adds its own bias b[f]; "
                       "the padded border sees only zeros, so there out equals the bias")
@@ -166,7 +168,7 @@ def _grad_problem(rng):
 @pytest.mark.points(1)
 def test_conv_backward_shapes(student, rng):
     x, w, b, dout = _grad_problem(rng)
-    _, cache = student.conv_forward_naive(x, w, b, GRAD_PARAM)
+    _, cache = call_keeping(student.conv_forward_naive, x, w, b, GRAD_PARAM, keep=(1,))
     dx, dw, db = student.conv_backward_naive(dout, cache)
     assert_shape(dx, x.shape, name="dx")
     assert_shape(dw, w.shape, name="dw")
@@ -177,16 +179,12 @@ def test_conv_backward_shapes(student, rng):
                  hint="db[f] is the sum of dout[:, f, :, :] (over examples and positions)")
 
 
-def _conv_out(student, x, w, b):
-    return student.conv_forward_naive(x, w, b, GRAD_PARAM)[0]
-
-
 @pytest.mark.points(2)
 def test_conv_backward_dx_gradient_check(student, rng):
     x, w, b, dout = _grad_problem(rng)
-    _, cache = student.conv_forward_naive(x, w, b, GRAD_PARAM)
+    _, cache = call_keeping(student.conv_forward_naive, x, w, b, GRAD_PARAM, keep=(1,))
     dx, _, _ = student.conv_backward_naive(dout, cache)
-    numeric = _own_numerical_gradient(lambda x_: _conv_out(student, x_, w, b), x, dout)
+    numeric = _own_numerical_gradient(student.conv_forward_naive, (x, w, b, GRAD_PARAM), 0, dout)
     assert_grad_close(dx, numeric, name="dx",
                       hint="dx_pad[n, :, window] += dout[n, f, i, j] * w[f] for every output "
                            "(accumulate with +=: windows overlap and all filters read the same "
@@ -196,9 +194,9 @@ def test_conv_backward_dx_gradient_check(student, rng):
 @pytest.mark.points(2)
 def test_conv_backward_dw_gradient_check(student, rng):
     x, w, b, dout = _grad_problem(rng)
-    _, cache = student.conv_forward_naive(x, w, b, GRAD_PARAM)
+    _, cache = call_keeping(student.conv_forward_naive, x, w, b, GRAD_PARAM, keep=(1,))
     _, dw, _ = student.conv_backward_naive(dout, cache)
-    numeric = _own_numerical_gradient(lambda w_: _conv_out(student, x, w_, b), w, dout)
+    numeric = _own_numerical_gradient(student.conv_forward_naive, (x, w, b, GRAD_PARAM), 1, dout)
     assert_grad_close(dw, numeric, name="dw",
                       hint="dw[f] += dout[n, f, i, j] * x_pad[n, :, window] for every (n, i, j); "
                            "use the padded input and the same windows (stride) as the forward")
@@ -207,9 +205,9 @@ def test_conv_backward_dw_gradient_check(student, rng):
 @pytest.mark.points(1)
 def test_conv_backward_db_gradient_check(student, rng):
     x, w, b, dout = _grad_problem(rng)
-    _, cache = student.conv_forward_naive(x, w, b, GRAD_PARAM)
+    _, cache = call_keeping(student.conv_forward_naive, x, w, b, GRAD_PARAM, keep=(1,))
     _, _, db = student.conv_backward_naive(dout, cache)
-    numeric = _own_numerical_gradient(lambda b_: _conv_out(student, x, w, b_), b, dout)
+    numeric = _own_numerical_gradient(student.conv_forward_naive, (x, w, b, GRAD_PARAM), 2, dout)
     assert_grad_close(db, numeric, name="db",
                       hint="db[f] is the sum of dout[:, f, :, :] (over examples and positions)")
 
@@ -226,8 +224,8 @@ POOL_SHAPE_CASES = [
 @pytest.mark.parametrize("x_shape, ph, pw, stride", POOL_SHAPE_CASES)
 def test_max_pool_forward_output_shape(student, rng, x_shape, ph, pw, stride):
     x = rng.normal(size=x_shape)
-    out, _ = student.max_pool_forward_naive(
-        x, {"pool_height": ph, "pool_width": pw, "stride": stride})
+    out, _ = call_keeping(student.max_pool_forward_naive,
+                          x, {"pool_height": ph, "pool_width": pw, "stride": stride}, keep=(1,))
     N, C, H, W = x_shape
     _assert_shape_with_hint(
         out, (N, C, _out_size(H, ph, 0, stride), _out_size(W, pw, 0, stride)),
@@ -245,7 +243,8 @@ def test_max_pool_forward_known_values(student):
     # 2x2 windows, stride 2, on [[0 1 2 3], [4 5 6 7], [8 9 10 11], [12 13 14 15]]:
     # the maxima are the bottom-right entries of the four windows.
     x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
-    out, _ = student.max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    out, _ = call_keeping(student.max_pool_forward_naive,
+                          x, {"pool_height": 2, "pool_width": 2, "stride": 2}, keep=(1,))
     assert_close(out, np.array([[[[5.0, 7.0], [13.0, 15.0]]]]), name="out",
                  hint="out[n, c, i, j] is the maximum of x[n, c, i*S : i*S + PH, j*S : j*S + PW]")
 
@@ -258,10 +257,9 @@ def test_max_pool_backward_gradient_check(student, rng):
     param = {"pool_height": 3, "pool_width": 3, "stride": 2}
     x = rng.permutation(98).reshape(1, 2, 7, 7) * 0.1
     dout = rng.normal(size=(1, 2, 3, 3))
-    _, cache = student.max_pool_forward_naive(x, param)
+    _, cache = call_keeping(student.max_pool_forward_naive, x, param, keep=(1,))
     dx = student.max_pool_backward_naive(dout, cache)
-    numeric = _own_numerical_gradient(
-        lambda x_: student.max_pool_forward_naive(x_, param)[0], x, dout)
+    numeric = _own_numerical_gradient(student.max_pool_forward_naive, (x, param), 0, dout)
     assert_grad_close(dx, numeric, name="dx",
                       hint="each dout[n, c, i, j] goes to the position of its window's maximum; "
                            "add it there with += (overlapping windows can share a maximum) and "
@@ -275,8 +273,8 @@ def test_max_pool_backward_tie_convention(student):
     x = np.array([[[[1.0, 3.0, 2.0, 2.0],
                     [3.0, 0.0, 2.0, 2.0]]]])
     dout = np.array([[[[10.0, 20.0]]]])
-    _, cache = student.max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2,
-                                                  "stride": 2})
+    _, cache = call_keeping(student.max_pool_forward_naive,
+                            x, {"pool_height": 2, "pool_width": 2, "stride": 2}, keep=(1,))
     dx = student.max_pool_backward_naive(dout, cache)
     expected = np.array([[[[0.0, 10.0, 20.0, 0.0],
                            [0.0, 0.0, 0.0, 0.0]]]])
@@ -295,8 +293,8 @@ def test_conv_forward_fast_matches_naive(student, rng):
     w = rng.normal(size=(4, 3, 3, 2))
     b = rng.normal(size=4)
     param = {"stride": 2, "pad": 1}
-    naive, _ = student.conv_forward_naive(x, w, b, param)
-    fast, _ = student.conv_forward_fast(x, w, b, param)
+    naive, _ = call_keeping(student.conv_forward_naive, x, w, b, param, keep=(1,))
+    fast, _ = call_keeping(student.conv_forward_fast, x, w, b, param, keep=(1,))
     assert_close(fast, naive, rtol=1e-8, atol=1e-10, name="out of conv_forward_fast",
                  hint="your fast and naive forward passes disagree, so one of them is wrong "
                       "(if the other forward tests pass, it is the fast one): check the order "
@@ -315,9 +313,9 @@ def test_conv_backward_fast_matches_naive(student, rng):
     b = rng.normal(size=4)
     param = {"stride": 2, "pad": 1}
     dout = rng.normal(size=(2, 4, 4, 6))
-    _, cache = student.conv_forward_naive(x, w, b, param)
+    _, cache = call_keeping(student.conv_forward_naive, x, w, b, param, keep=(1,))
     naive = student.conv_backward_naive(dout, cache)
-    _, cache_fast = student.conv_forward_fast(x, w, b, param)
+    _, cache_fast = call_keeping(student.conv_forward_fast, x, w, b, param, keep=(1,))
     fast = student.conv_backward_fast(dout, cache_fast)
     for name, got, want in zip(("dx", "dw", "db"), fast, naive):
         assert_close(got, want, rtol=1e-8, atol=1e-10, name=f"{name} of conv_backward_fast",

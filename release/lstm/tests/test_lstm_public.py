@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import (assert_close, assert_grad_close, assert_inputs_unchanged,
-                               assert_shape, numerical_gradient)
+                               assert_shape, call_keeping, numerical_gradient_of)
 
 STEP = dict(N=3, D=4, H=5)
 SEQ = dict(N=2, T=10, D=3, H=4)
@@ -80,11 +80,12 @@ def _assert_output_gate_applied(next_h, next_c):
             f"and next_c is {next_c[idx]:.6g}")
 
 
-def _own_numerical_gradient(f, x, df=None, what="the input"):
-    """The numerical gradient of your own function ``f`` at ``x``. A gradient check of a function
-    that does not depend on its input proves nothing (both gradients are zero), so that fails
-    here with its own message."""
-    numeric = numerical_gradient(f, x, df)
+def _own_numerical_gradient(fn, args, wrt, df, what="the input"):
+    """The numerical gradient of your own function ``fn`` with respect to ``args[wrt]``, of the
+    loss ``sum(output[j] * df[j])`` over the outputs ``j`` in ``df``. A gradient check of a
+    function that does not depend on its input proves nothing (both gradients are zero), so
+    that fails here with its own message."""
+    numeric = numerical_gradient_of(fn, args, wrt, df)
     if not np.any(numeric):
         raise AssertionError(f"your forward pass does not change at all when {what} changes "
                              f"(its numerical derivative is zero everywhere), so your gradient "
@@ -102,7 +103,7 @@ HINT_ORDER = ("the four blocks of H columns of the pre-activation are, in this o
 @pytest.mark.points(1)
 def test_step_forward_shapes(student, rng):
     N, H = STEP["N"], STEP["H"]
-    next_h, next_c, _ = student.lstm_step_forward(*_step_problem(rng))
+    next_h, next_c, _ = call_keeping(student.lstm_step_forward, *_step_problem(rng), keep=(2,))
     assert_shape(next_h, (N, H), name="next_h")
     assert_shape(next_c, (N, H), name="next_c")
     _assert_output_gate_applied(next_h, next_c)
@@ -116,8 +117,9 @@ def test_step_forward_constant_gates(student, rng):
     x = rng.normal(size=(N, D))
     prev_h = rng.normal(size=(N, H))
     prev_c = rng.normal(size=(N, H))
-    next_h, next_c, _ = student.lstm_step_forward(
-        x, prev_h, prev_c, np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), _constant_gate_bias(H))
+    next_h, next_c, _ = call_keeping(
+        student.lstm_step_forward, x, prev_h, prev_c, np.zeros((D, 4 * H)),
+        np.zeros((H, 4 * H)), _constant_gate_bias(H), keep=(2,))
     expected_c = GATE_F * prev_c + GATE_I * GATE_G
     assert_close(next_c, expected_c, name="next_c",
                  hint="next_c = f * prev_c + i * g; " + HINT_ORDER)
@@ -163,7 +165,7 @@ HINT_DPREV_C = ("dprev_c = dc * f with dc = dnext_c + dnext_h * o * (1 - tanh(ne
 @pytest.mark.points(1)
 def test_step_backward_shapes(student, rng):
     args, dnext_h, dnext_c, expected_dprev_c = _constant_gate_step(rng)
-    _, _, cache = student.lstm_step_forward(*args)
+    _, _, cache = call_keeping(student.lstm_step_forward, *args, keep=(2,))
     grads = student.lstm_step_backward(dnext_h, dnext_c, cache)
     assert len(grads) == 6, f"lstm_step_backward should return 6 arrays, got {len(grads)}"
     for name, grad, arg in zip(STEP_GRADS, grads, args):
@@ -176,7 +178,7 @@ def test_step_backward_shapes(student, rng):
 def test_step_backward_does_not_modify_dnext_h_or_dnext_c(student, rng):
     # lstm_backward hands each step arrays it still uses, so the step must not change them.
     args, dnext_h, dnext_c, expected_dprev_c = _constant_gate_step(rng)
-    _, _, cache = student.lstm_step_forward(*args)
+    _, _, cache = call_keeping(student.lstm_step_forward, *args, keep=(2,))
     try:
         grads = assert_inputs_unchanged(student.lstm_step_backward, dnext_h, dnext_c, cache)
     except AssertionError as e:
@@ -204,16 +206,10 @@ def test_step_backward_gradient_check(student, rng, k):
     N, H = STEP["N"], STEP["H"]
     dnext_h = rng.normal(size=(N, H))
     dnext_c = rng.normal(size=(N, H))
-    _, _, cache = student.lstm_step_forward(*args)
+    _, _, cache = call_keeping(student.lstm_step_forward, *args, keep=(2,))
     analytic = student.lstm_step_backward(dnext_h, dnext_c, cache)[k]
-
-    def loss(value):
-        changed = list(args)
-        changed[k] = value
-        next_h, next_c, _ = student.lstm_step_forward(*changed)
-        return np.sum(np.asarray(next_h) * dnext_h) + np.sum(np.asarray(next_c) * dnext_c)
-
-    numeric = _own_numerical_gradient(loss, args[k], what=STEP_ARGS[k])
+    numeric = _own_numerical_gradient(student.lstm_step_forward, args, k,
+                                      {0: dnext_h, 1: dnext_c}, what=STEP_ARGS[k])
     assert_grad_close(analytic, numeric, name=STEP_GRADS[k],
                       hint="your gradient is not the derivative of your own forward pass. "
                            "Remember that next_c reaches the loss twice: "
@@ -227,7 +223,7 @@ def test_step_backward_gradient_check(student, rng, k):
 @pytest.mark.points(1)
 def test_forward_shapes(student, rng):
     N, T, H = SEQ["N"], SEQ["T"], SEQ["H"]
-    h, _ = student.lstm_forward(*_seq_problem(rng))
+    h, _ = call_keeping(student.lstm_forward, *_seq_problem(rng), keep=(1,))
     h = assert_shape(h, (N, T, H), name="h")
     # Values too: hidden states o * tanh(c) lie strictly between -1 and 1, and those of random
     # inputs are not all the same number.
@@ -246,8 +242,8 @@ def test_forward_constant_gates(student, rng):
     N, T, D, H = SEQ["N"], SEQ["T"], SEQ["D"], SEQ["H"]
     x = rng.normal(size=(N, T, D))
     h0 = rng.normal(size=(N, H))
-    h, _ = student.lstm_forward(x, h0, np.zeros((D, 4 * H)), np.zeros((H, 4 * H)),
-                                _constant_gate_bias(H))
+    h, _ = call_keeping(student.lstm_forward, x, h0, np.zeros((D, 4 * H)),
+                        np.zeros((H, 4 * H)), _constant_gate_bias(H), keep=(1,))
     t = np.arange(1, T + 1)
     c = GATE_I * GATE_G * (1 - GATE_F ** t) / (1 - GATE_F)
     expected = np.broadcast_to((GATE_O * np.tanh(c))[None, :, None], (N, T, H))
@@ -260,9 +256,9 @@ def test_forward_constant_gates(student, rng):
 def test_forward_first_step_is_a_step_from_zero_cell(student, rng):
     # h[:, 0] must be exactly your lstm_step_forward from (h0, c0 = 0).
     x, h0, Wx, Wh, b = _seq_problem(rng)
-    h, _ = student.lstm_forward(x, h0, Wx, Wh, b)
-    h_first, c_first, _ = student.lstm_step_forward(x[:, 0, :], h0, np.zeros_like(h0), Wx, Wh,
-                                                    b)
+    h, _ = call_keeping(student.lstm_forward, x, h0, Wx, Wh, b, keep=(1,))
+    h_first, c_first, _ = call_keeping(student.lstm_step_forward, x[:, 0, :], h0,
+                                       np.zeros_like(h0), Wx, Wh, b, keep=(2,))
     _assert_output_gate_applied(h_first, c_first)
     h = assert_shape(h, (SEQ["N"], SEQ["T"], SEQ["H"]), name="h")
     assert_close(h[:, 0, :], h_first, name="h[:, 0, :]",
@@ -289,16 +285,10 @@ def test_backward_gradient_check(student, rng, k):
     """
     args = list(_seq_problem(rng))
     dh = rng.normal(size=(SEQ["N"], SEQ["T"], SEQ["H"]))
-    _, cache = student.lstm_forward(*args)
+    _, cache = call_keeping(student.lstm_forward, *args, keep=(1,))
     grads = student.lstm_backward(dh, cache)
     assert len(grads) == 5, f"lstm_backward should return 5 arrays, got {len(grads)}"
-
-    def loss(value):
-        changed = list(args)
-        changed[k] = value
-        return np.sum(np.asarray(student.lstm_forward(*changed)[0]) * dh)
-
-    numeric = _own_numerical_gradient(loss, args[k], what=SEQ_ARGS[k])
+    numeric = _own_numerical_gradient(student.lstm_forward, args, k, {0: dh}, what=SEQ_ARGS[k])
     assert_grad_close(grads[k], numeric, name=SEQ_GRADS[k],
                       hint="your gradient is not the derivative of your own lstm_forward. Go "
                            "through the steps in reverse; step t gets dh[:, t] + the dprev_h of "
