@@ -4,19 +4,15 @@ test, dropped afterwards, so tests never see each other's rows)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from autograder.config import load_course
 from gradebook.store import Gradebook
-from tests.support.services import need
+from tests.support.services import empty_database
 
-PG_ENV = "AUTOGRADER_TEST_POSTGRES_URL"
 UTC = dt.timezone.utc
 
 COURSE_TOML = """
@@ -75,35 +71,11 @@ def course_dir(tmp_path: Path) -> Path:
     return write_course(tmp_path / "course")
 
 
-def _postgres_url() -> str:
-    url = os.environ.get(PG_ENV, "")
-    need("postgres", bool(url), f"{PG_ENV} is not set")
-    try:
-        with sa.create_engine(url).connect():
-            pass
-    except sa.exc.OperationalError as e:
-        need("postgres", False, f"cannot connect to {PG_ENV}: {e.orig}")
-    return url
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path):
     """A URL to an empty database: an SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'gradebook.sqlite'}"
-        return
-    base = _postgres_url()
-    schema = f"gbtest_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with empty_database(request.param, tmp_path, "gradebook") as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,18 +12,15 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
-from tests.support.services import need
+from tests.support.services import empty_database
 
-PG_ENV = "AUTOGRADER_TEST_POSTGRES_URL"
 REPO = Path(__file__).resolve().parents[2]
 UTC = dt.timezone.utc
 
@@ -91,35 +88,11 @@ def build_course(root: Path, *, due: str = "2030-01-01T00:00:00", limit: int | N
     return root
 
 
-def _postgres_url() -> str:
-    url = os.environ.get(PG_ENV, "")
-    need("postgres", bool(url), f"{PG_ENV} is not set")
-    try:
-        with sa.create_engine(url).connect():
-            pass
-    except sa.exc.OperationalError as e:
-        need("postgres", False, f"cannot connect to {PG_ENV}: {e.orig}")
-    return url
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database: an SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'service.sqlite'}"
-        return
-    base = _postgres_url()
-    schema = f"svctest_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with empty_database(request.param, tmp_path, "service") as url:
+        yield url
 
 
 @pytest.fixture
