@@ -495,33 +495,17 @@ def results_policy(ctx: Any, student_pk: int | None, name: str,
 # --- the task: the variant's handout ------------------------------------------------------------
 
 def handout_html(terms: ExamTerms, variant: str) -> Markup | None:
-    """The variant's released handout notebook as HTML: markdown cells rendered with raw HTML
-    disabled (so nothing in it runs), code cells as escaped code. None when not released."""
-    import json
-
-    from markdown_it import MarkdownIt
-    from markupsafe import escape
+    """The variant's released handout notebook as HTML (:func:`autograder.service.handout.
+    notebook_html`: raw HTML disabled so nothing in it runs, formulas as MathML, code cells as
+    escaped code). None when not released."""
+    from autograder.service.handout import notebook_html
 
     asg = terms.assignment.variant_of(variant) if variant else terms.assignment
     handout = asg.config.handout
     if not handout:
         return None
     # The release, never the source: the source handout may hold solution regions.
-    path = asg.release_dir / Path(handout).name
-    try:
-        nb = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    md = MarkdownIt("commonmark", {"html": False})
-    parts = []
-    for cell in nb.get("cells", []):
-        src = cell.get("source", "")
-        src = "".join(src) if isinstance(src, list) else str(src)
-        if cell.get("cell_type") == "markdown":
-            parts.append(md.render(src))
-        elif cell.get("cell_type") == "code" and src.strip():
-            parts.append(f'<pre class="code"><code>{escape(src)}</code></pre>')
-    return Markup("\n".join(parts))
+    return notebook_html(asg.release_dir / Path(handout).name)
 
 
 def release_zip(terms: ExamTerms, variant: str) -> bytes | None:
