@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from autograder.config import ConfigError
+# No autograder.config here (pydantic: ~0.1 s): `check` starts its sandbox before it needs it.
 from autograder.errors import AutograderError, PlatformError
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ def release(name: str, variant: str | None, course_dir: Path | None) -> None:
     """Build release/NAME/ (stubs, handout, public tests) from the solution and assignment;
     for an exam with variants, release/NAME/variants/<v>/ for every variant."""
     from autograder.authoring.release import build_release
+    from autograder.config import ConfigError
 
     try:
         assignment = _course(course_dir).assignment(name)
@@ -343,6 +344,7 @@ def verify(name: str, variant: str | None, course_dir: Path | None) -> None:
     from rich.table import Table
 
     from autograder.authoring.verify import verify as run_verify
+    from autograder.config import ConfigError
     from autograder.harness.grader import preload_for, start_sandbox
     from autograder.harness.plugin import HarnessError
 
@@ -404,6 +406,7 @@ def verify(name: str, variant: str | None, course_dir: Path | None) -> None:
 def demo(output_dir: Path, keep: Path | None) -> None:
     """Run the whole slice on the embedded defaults: release the softmax assignment, grade
     bundled sample submissions (correct, buggy, stub, malicious) and write their results."""
+    from autograder.config import ConfigError
     from autograder.demo import run_demo
 
     try:

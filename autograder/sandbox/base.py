@@ -15,10 +15,13 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from autograder.config import Resources
 from autograder.errors import PlatformError
 from autograder.protocol import Channel
+
+if TYPE_CHECKING:  # not at run time: `check` starts its fork server before pydantic loads
+    from autograder.config import Resources
 
 
 class SandboxError(PlatformError):
