@@ -7,7 +7,8 @@ tests, so passing these is necessary but not sufficient.
 import numpy as np
 import pytest
 
-from autograder.checks import assert_close, assert_grad_close, assert_shape, numerical_gradient
+from autograder.checks import (assert_close, assert_grad_close, assert_shape,
+                               numerical_gradient_of)
 
 
 def _labels(rng, n, c):
@@ -15,11 +16,11 @@ def _labels(rng, n, c):
     return rng.permutation(np.arange(n) % c)
 
 
-def _own_numerical_gradient(f, x, what):
-    """The numerical gradient of your own function ``f`` at ``x``. A gradient check of a loss
-    that does not depend on its input proves nothing (both gradients are zero), so that fails
-    here with its own message."""
-    numeric = numerical_gradient(f, x)
+def _own_numerical_gradient(loss_fn, args, wrt, what):
+    """The numerical gradient of the loss (the first output) of your own function ``loss_fn``
+    with respect to ``args[wrt]``. A gradient check of a loss that does not depend on its input
+    proves nothing (both gradients are zero), so that fails here with its own message."""
+    numeric = numerical_gradient_of(loss_fn, args, wrt, {0: None})
     if not np.any(numeric):
         raise AssertionError(f"your loss does not change at all when {what} changes (its "
                              f"numerical derivative is zero everywhere), so your gradient "
@@ -92,7 +93,7 @@ def test_softmax_loss_gradient_check(student, rng):
     x = rng.normal(size=(5, 4))
     y = _labels(rng, 5, 4)
     _, dx = student.softmax_loss(x, y)
-    numeric = _own_numerical_gradient(lambda x_: student.softmax_loss(x_, y)[0], x, "x")
+    numeric = _own_numerical_gradient(student.softmax_loss, (x, y), 0, "x")
     assert_grad_close(dx, numeric, name="dx",
                       hint="your dx is not the derivative of your own loss, so one of them is "
                            "wrong: the loss is the mean of -log softmax(x)[i, y[i]] and dx is "
@@ -167,8 +168,7 @@ def test_vectorized_gradient_check(student, rng):
     X = rng.normal(size=(n, d))
     y = _labels(rng, n, c)
     _, dW = student.softmax_loss_vectorized(W, X, y, reg)
-    numeric = _own_numerical_gradient(
-        lambda W_: student.softmax_loss_vectorized(W_, X, y, reg)[0], W, "W")
+    numeric = _own_numerical_gradient(student.softmax_loss_vectorized, (W, X, y, reg), 0, "W")
     assert_grad_close(dW, numeric, name="dW",
                       hint="your dW is not the derivative of your own loss, so one of them is "
                            "wrong: dW = X.T @ ((softmax(X @ W) - onehot(y)) / N) + 2 * reg * W "

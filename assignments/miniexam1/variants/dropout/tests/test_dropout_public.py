@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import (assert_close, assert_grad_close, assert_shape,
-                               numerical_gradient)
+                               numerical_gradient_of)
 
 HINT_MASK = ("use rng = np.random.default_rng(seed) and one draw u = rng.random(x.shape); keep "
              "where u < p (p is the probability of KEEPING a unit) and divide the kept values "
@@ -55,8 +55,7 @@ def test_backward_matches_numerical_gradient(student, rng):
     out, cache = student.dropout_forward(x, 0.5, "train", 3)
     assert_close(out, x * _expected_mask((4, 5), 0.5, 3), name="out", hint=HINT_MASK)
     dx = student.dropout_backward(dout, cache)
-    numeric = numerical_gradient(lambda v: student.dropout_forward(v, 0.5, "train", 3)[0], x,
-                                 dout)
+    numeric = numerical_gradient_of(student.dropout_forward, (x, 0.5, "train", 3), 0, {0: dout})
     assert_grad_close(dx, numeric, name="dx",
                       hint="dx is dout times the same scaled mask the forward pass used")
 

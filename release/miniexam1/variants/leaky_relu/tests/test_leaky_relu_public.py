@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import (assert_close, assert_grad_close, assert_inputs_unchanged,
-                               assert_shape, numerical_gradient)
+                               assert_shape, numerical_gradient_of)
 
 HINT_FORWARD = ("out is x where x > 0 and negative_slope * x where x <= 0; use the "
                 "negative_slope argument, not a constant")
@@ -63,7 +63,7 @@ def test_backward_matches_numerical_gradient(student, rng):
     out, cache = student.leaky_relu_forward(x, 0.05)
     assert_close(out, np.where(x > 0, x, 0.05 * x), name="out", hint=HINT_FORWARD)
     dx = student.leaky_relu_backward(dout, cache)
-    numeric = numerical_gradient(lambda v: student.leaky_relu_forward(v, 0.05)[0], x, dout)
+    numeric = numerical_gradient_of(student.leaky_relu_forward, (x, 0.05), 0, {0: dout})
     assert_grad_close(dx, numeric, name="dx", hint=HINT_BACKWARD)
 
 
