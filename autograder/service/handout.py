@@ -105,13 +105,18 @@ def latex_to_mathml(latex: str, *, display: bool) -> Markup:
 
     latex = _MISSING_OPERATORS.sub(
         lambda m: f"\\operatorname{{{m.group(1)}}}" if m.group(1) else m.group(0), latex)
-    try:
-        root = convert_to_element(latex)
-    except Exception as e:  # latex2mathml's own errors have no common base; all mean "cannot"
-        reason = str(e) or type(e).__name__
-        raise UnsupportedMath(f"latex2mathml cannot read {latex!r}: {reason}") from None
-    inner = "".join(_write(child) for child in root)
     mode = "block" if display else "inline"
+    try:
+        # The mode matters to latex2mathml too: limits go under and over a display \sum.
+        root = convert_to_element(latex, display=mode)
+    except Exception as e:  # latex2mathml's own errors have no common base; all mean "cannot"
+        reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        raise UnsupportedMath(f"latex2mathml cannot read {latex!r} ({reason}): check that "
+                              f"braces pair up and every command has its arguments") from None
+    try:
+        inner = "".join(_write(child) for child in root)
+    except RecursionError:
+        raise UnsupportedMath(f"{latex[:40]!r}... nests too deeply") from None
     return Markup(f'<math xmlns="{MATHML_NS}" display="{mode}">{inner}</math>')
 
 

@@ -171,6 +171,12 @@ def walk_exam(browser, tmp: Path, out: Path | None = None) -> dict:  # type: ign
         word = {"leaky_relu": "leaky ReLU", "dropout": "dropout"}[variant]
         assert word in handout, handout[:300]
         assert "BEGIN SOLUTION" not in page.content()
+        # The handout's formulas are drawn (MathML, typeset by Chromium), not shown as LaTeX.
+        formula = page.locator("#handout math").first
+        box = formula.bounding_box()
+        assert formula.is_visible() and box and box["width"] > 0 and box["height"] > 0, box
+        assert "$$" not in handout and "\\alpha" not in handout, handout[:300]
+        seen["math_box"] = box
         _shot(page, out, "task")
 
         # Ten minutes pass, for the browser and for the server alike.
