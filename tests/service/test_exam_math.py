@@ -158,6 +158,9 @@ def test_inline_math_stays_inline_and_display_math_is_a_block() -> None:
     assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">' in html
     assert "<mfrac><mrow><mi>a</mi></mrow><mrow><mi>b</mi></mrow></mfrac>" in html
     assert "<msub><mi>x</mi><mi>i</mi></msub>" in html
+    # As in LaTeX, a display sum has its limits under and over it, an inline one beside it.
+    assert "<munderover><mo>∑</mo>" in str(latex_to_mathml(r"\sum_{i=1}^N x_i", display=True))
+    assert "<msubsup><mo>∑</mo>" in str(latex_to_mathml(r"\sum_{i=1}^N x_i", display=False))
 
 
 def test_double_dollars_inside_a_paragraph_are_display_math_as_in_jupyter() -> None:
@@ -214,6 +217,12 @@ HOSTILE = {
 def test_a_hostile_handout_cell_comes_out_inert(markdown: str) -> None:
     html = str(render_markdown(markdown))
     assert_inert(html)
+
+
+def test_a_formula_nested_past_the_recursion_limit_falls_back_instead_of_failing() -> None:
+    for latex in ("{" * 3000 + "x" + "}" * 3000, "\\sqrt{" * 600 + "x" + "}" * 600):
+        html = str(render_markdown(f"${latex}$"))
+        assert html.startswith('<p><code class="math">') and "<math" not in html
 
 
 def test_bidi_overrides_and_controls_in_formulas_are_refused() -> None:
