@@ -157,3 +157,22 @@ def test_training_preloads_torch_without_its_compiler():
 
     assert preload_for(Course(REPO).assignment("training")) == ("numpy", "torch")
     assert runner_preload((REPO / "release/training").glob("*.py")) == ("numpy", "torch")
+
+
+@pytest.mark.skipif(not as_root(), reason="grades through the full process sandbox")
+def test_a_submission_using_torch_optim_itself_imports_the_compiler_in_its_sandbox(tmp_path):
+    """The fork server no longer preloads torch._dynamo for training: a student's module that
+    makes a torch.optim optimizer imports it inside the sandbox, and is graded as before."""
+    from autograder.course import Course
+    from autograder.harness.grader import grade_uploads
+
+    source = (REPO / "solutions" / "training" / "train.py").read_text()
+    source = source.replace("import torch\n", "import torch\nimport torch.optim\n", 1).replace(
+        "    mlp = nn.Sequential(",
+        "    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)\n"
+        "    mlp = nn.Sequential(", 1)
+    assert "torch.optim.SGD" in source
+    upload = tmp_path / "optim_user.py"
+    upload.write_text(source)
+    result, = grade_uploads(Course(REPO).assignment("training"), [upload], hidden=False)
+    assert result.score == result.max_score > 0, [(t.name, t.output) for t in result.tests]
