@@ -136,6 +136,20 @@ def timed(cmd: list[str], cwd: Path, watch: Path | None = None) -> Timed:
     return Timed(total, seen, _children_cpu() - cpu_before, out.decode(errors="replace"))
 
 
+#: Issue 17's targets, printed beside each figure: check wall seconds per assignment, one
+#: submission's seconds to results.json, and how many times faster than nbgrader per batch size.
+CHECK_TARGET_S = {"softmax": 1.5, "training": 3.0}
+ONE_TARGET_S = 2.0
+BATCH_TARGET_X = {20: 20.0, 100: 30.0}
+
+
+def verdict(value: float, target: float, *, at_most: bool = True) -> str:
+    """``[target <= 3 s: met]``-style note for a figure."""
+    met = value <= target if at_most else value >= target
+    sign, unit = ("<=", " s") if at_most else (">=", "x")
+    return f"[target {sign} {target:g}{unit}: {'met' if met else 'NOT met'}]"
+
+
 # --- sections -----------------------------------------------------------------------------
 def bench_check(names: list[str], repeats: int) -> None:
     from autograder.course import Course
@@ -159,10 +173,12 @@ def bench_check(names: list[str], repeats: int) -> None:
             last = runs[-1].output.strip()
             summary = next((line for line in reversed(last.splitlines())
                             if "public tests pass" in line), last[-70:])
-            say(f"  check {name:9s} {state:9s} wall {statistics.median(r.wall for r in runs):6.2f}"
+            wall = statistics.median(r.wall for r in runs)
+            target = verdict(wall, CHECK_TARGET_S[name]) if name in CHECK_TARGET_S else ""
+            say(f"  check {name:9s} {state:9s} wall {wall:6.2f}"
                 f" s, cpu {statistics.median(r.cpu for r in runs):6.2f} s  (walls "
                 f"{', '.join(f'{r.wall:.2f}' for r in runs)}; load "
-                f"{', '.join(f'{x:.1f}' for x in loads)})  | {summary[:60]}")
+                f"{', '.join(f'{x:.1f}' for x in loads)}) {target} | {summary[:60]}")
 
 
 def bench_one(repeats: int) -> None:
@@ -188,7 +204,8 @@ def bench_one(repeats: int) -> None:
             say(f"  results.json after {run.seen:5.2f} s, exit after {run.wall:5.2f} s, cpu "
                 f"{run.cpu:5.2f} s ({before})")
     say(f"  median: results {statistics.median(results):.2f} s, exit "
-        f"{statistics.median(exits):.2f} s, cpu {statistics.median(cpus):.2f} s")
+        f"{statistics.median(exits):.2f} s, cpu {statistics.median(cpus):.2f} s "
+        f"{verdict(statistics.median(results), ONE_TARGET_S)}")
 
 
 def bench_batch(sizes: list[int], cache: Path) -> None:
@@ -221,6 +238,8 @@ def bench_batch(sizes: list[int], cache: Path) -> None:
                                f"({mid}; {scored} of {n} notebooks graded)")
                 ratio = (f"  -> ours is {theirs / ours:.1f}x faster (cpu: "
                          f"{theirs_cpu / run.cpu:.1f}x)")
+                if n in BATCH_TARGET_X:
+                    ratio += " " + verdict(theirs / ours, BATCH_TARGET_X[n], at_most=False)
             say(f"  {n:3d} submissions: ours {ours:6.2f} s, cpu {run.cpu:6.2f} s ({before}) | "
                 f"{theirs_line}{ratio}")
 
