@@ -41,15 +41,22 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from autograder.authoring.mutants import mutant_modules, read_mutant  # noqa: E402
 from autograder.course import Course  # noqa: E402
 from autograder.harness.grader import grade_uploads, preload_for  # noqa: E402
 from autograder.harness.session import start_sandbox  # noqa: E402
 
 
-def sources_of(assignment) -> list[Path]:
-    """The reference module first, then every mutant (single-module assignments)."""
+def sources_of(assignment) -> list[str]:
+    """The reference module's source, then every mutant spliced into it, as ``verify`` grades
+    them (a mutant file holds only the functions it changes). Single-module assignments."""
     module = assignment.config.modules[0]
-    return [assignment.reference_files()[module]] + assignment.mutant_files()
+    references = {m: p.read_text() for m, p in assignment.reference_files().items()}
+    sources = [references[module]]
+    for path in assignment.mutant_files():
+        mutant = read_mutant(path, tuple(assignment.config.modules))
+        sources.append(mutant_modules(mutant, references)[module])
+    return sources
 
 
 def make_submissions(assignment, n: int, dest: Path) -> list[Path]:
@@ -57,24 +64,54 @@ def make_submissions(assignment, n: int, dest: Path) -> list[Path]:
     paths = []
     for i in range(n):
         path = dest / f"student{i:04d}.py"
-        path.write_text(sources[i % len(sources)].read_text())
+        path.write_text(sources[i % len(sources)])
         paths.append(path)
     return paths
+
+
+class FloorSubmission:
+    """The ``submission`` fixture of the floor: the student's module, and the assignment's
+    support modules (conv's ``conv_speed``) importing it, all in this process."""
+
+    def __init__(self, student, main: str, support: dict[str, Path]):
+        self.student = student
+        self.main = main
+        self.support = support
+        self.loaded: dict[str, object] = {}
+
+    def module(self, name: str):
+        if name == self.main:
+            return self.student
+        if name not in self.loaded:
+            saved = sys.modules.get(self.main)
+            sys.modules[self.main] = self.student  # what the support module imports
+            try:
+                self.loaded[name] = FloorPlugin._load(self.support[name],
+                                                      f"{self.student.__name__}_{name}")
+            finally:
+                if saved is None:
+                    del sys.modules[self.main]
+                else:
+                    sys.modules[self.main] = saved
+        return self.loaded[name]
 
 
 class FloorPlugin:
     """Plain pytest: the student's module imported in-process; no isolation at all."""
 
-    def __init__(self, modules: list[Path], reference: Path):
+    def __init__(self, modules: list[Path], reference: Path, main: str = "",
+                 support: dict[str, Path] | None = None):
         self.modules = modules
         self.reference_path = reference
+        self.main = main
+        self.support = support or {}
 
     def pytest_configure(self, config):
         for marker in ("points(p)", "visibility(v)", "time_limit(s)"):
             config.addinivalue_line("markers", marker)
 
     def pytest_generate_tests(self, metafunc):
-        if "student" in metafunc.fixturenames:
+        if "student" in metafunc.fixturenames or "submission" in metafunc.fixturenames:
             metafunc.parametrize("student", self.modules, indirect=True, scope="session",
                                  ids=[p.stem for p in self.modules])
 
@@ -88,6 +125,12 @@ class FloorPlugin:
     @pytest.fixture(scope="session")
     def student(self, request):
         return self._load(request.param, f"floor_{request.param.stem}")
+
+    @pytest.fixture(scope="session")
+    def submission(self, student):
+        # The same tests as ours run: without it, tests that use `submission` (conv's speed
+        # tests) would end at setup here and flatter the floor.
+        return FloorSubmission(student, self.main, self.support)
 
     @pytest.fixture(scope="session")
     def reference(self):
@@ -120,7 +163,8 @@ def run_floor(assignment, uploads: list[Path]) -> float:
     torch.set_num_threads(1)  # as our grader does
     tests = assignment.public_test_files() + assignment.hidden_test_files()
     module = assignment.config.modules[0]
-    plugin = FloorPlugin(uploads, assignment.reference_files()[module])
+    plugin = FloorPlugin(uploads, assignment.reference_files()[module], module,
+                         {p.stem: p for p in assignment.support_files()})
     with tempfile.TemporaryDirectory() as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n")
