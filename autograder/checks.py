@@ -276,8 +276,8 @@ def _check_losses(losses: np.ndarray, name: str, what: str, shape: tuple[int, ..
     bad = ~np.isfinite(losses)
     if bad.any():
         flat, column = (int(i) for i in np.argwhere(bad)[0])
-        idx = np.unravel_index(flat, shape) if shape else ()
-        raise AssertionError(f"{name}: NaN or infinity when entry {_fmt_index(tuple(idx))} of "
+        idx = tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
+        raise AssertionError(f"{name}: NaN or infinity when entry {_fmt_index(idx)} of "
                              f"{what} is moved by {'+' if column == 0 else '-'}h; the function's "
                              f"output must stay finite near its input")
 

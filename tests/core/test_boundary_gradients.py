@@ -204,6 +204,13 @@ def test_nan_in_the_output_is_the_students_failure_saying_where(session, local):
             numerical_gradient_of(module.nan_after_first, (x, w, params), 0, dh)
 
 
+def test_the_closure_form_fails_on_nan_too_instead_of_passing():
+    # A NaN made the normwise error NaN, and NaN > tol is False: the check used to pass.
+    with pytest.raises(AssertionError, match=r"function output: NaN or infinity when entry "
+                                             r"\(1\) of x is moved by -h"):
+        numerical_gradient(lambda v: v.sum() if v[1] >= 0 else np.nan, np.array([1.0, 0.0]))
+
+
 def test_a_function_that_edits_its_inputs_cannot_disturb_the_check(session, local):
     x, w, params, dh, _ = _problem()
     kept = (x.copy(), w.copy(), dict(params))
