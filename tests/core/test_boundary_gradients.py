@@ -25,6 +25,7 @@ from autograder.sandbox.base import Limits
 from tests.conftest import write
 
 STUDENT = '''
+import collections
 import time
 import numpy as np
 
@@ -80,6 +81,11 @@ def not_implemented(x, w, params):
 
 def pair(x):
     return np.sum(x), x * 2
+
+Named = collections.namedtuple("Named", "out cache")
+
+def named(x, w, params):
+    return Named(np.tanh(x @ w), object())
 '''
 
 # A student module that replaces the runner's gradient routine (any student code can: it runs
@@ -172,6 +178,15 @@ def test_keyword_argument_and_scalar_output(session, local):
     # {0: None}: element 0 of a tuple is the one number.
     np.testing.assert_allclose(numerical_gradient_of(session.module("stu").pair, (x,), 0,
                                                      {0: None}), np.ones_like(x), rtol=1e-7)
+
+
+def test_a_namedtuple_output_is_reduced_as_locally(session, local):
+    # It cannot cross the boundary (it would come back as a handle), but it needs not to:
+    # the runner reduces it, as the grader's loop does for a local function.
+    x, w, params, dh, _ = _problem()
+    remote = numerical_gradient_of(session.module("stu").named, (x, w, params), 0, {0: dh})
+    np.testing.assert_array_equal(
+        remote, numerical_gradient_of(local.named, (x, w, params), 0, {0: dh}))
 
 
 @pytest.mark.parametrize("fn, df, message", [
