@@ -30,7 +30,6 @@ student, and ``autograder verify`` fails on it.
 
 from __future__ import annotations
 
-import copy
 import functools
 import inspect
 import numbers
@@ -295,6 +294,23 @@ def _local_losses(f: Callable[[np.ndarray], Any], x: np.ndarray, h: float,
     return losses
 
 
+def _fresh(value: Any) -> Any:
+    """A copy of a test's plain data (arrays, tensors, lists, tuples, dicts), as the student
+    runner makes per call (``autograder/runner/serve.py``); other objects are passed as they
+    are."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if type(value) is list:
+        return [_fresh(v) for v in value]
+    if type(value) is tuple:
+        return tuple(_fresh(v) for v in value)
+    if type(value) is dict:
+        return {k: _fresh(v) for k, v in value.items()}
+    if _is_torch_tensor(value):
+        return value.clone()
+    return value
+
+
 def _gradient(losses: np.ndarray, x: np.ndarray, h: float) -> np.ndarray:
     return ((losses[:, 0] - losses[:, 1]) / (2 * h)).reshape(x.shape)
 
@@ -383,9 +399,8 @@ def numerical_gradient_of(fn: Callable[..., Any], args: Sequence[Any], wrt: int 
     else:
         def at(moved: np.ndarray) -> Any:
             # Fresh copies of every argument per call, as a call into the student process gets.
-            call_args = [np.copy(a) if isinstance(a, np.ndarray) else copy.deepcopy(a)
-                         for a in args]
-            call_kwargs = copy.deepcopy(kwargs)
+            call_args = [_fresh(a) for a in args]
+            call_kwargs = {k: _fresh(v) for k, v in kwargs.items()}
             if isinstance(wrt, int):
                 call_args[wrt] = moved
             else:
