@@ -75,7 +75,7 @@ def exit_recording(code):
     real_exit(code)
 
 os._exit = exit_recording
-sys.argv = ["autograder", "check"]
+sys.argv = ["autograder", *{argv!r}]
 from autograder.cli import main
 try:
     main()
@@ -84,10 +84,14 @@ finally:
 """
 
 
-def _check_loads(folder: Path, tmp_path: Path) -> tuple[set[str], subprocess.CompletedProcess]:
+def _check_loads(folder: Path, tmp_path: Path, argv: tuple[str, ...] = ("check",)
+                 ) -> tuple[set[str], subprocess.CompletedProcess]:
+    """The modules the grader's process held when ``autograder ARGV`` (run in ``folder``)
+    exited, and how the command ended."""
     out = tmp_path / "modules.json"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-c", _RECORDING_CHECK.format(out=str(out))],
+    code = _RECORDING_CHECK.format(out=str(out), argv=list(argv))
+    result = subprocess.run([sys.executable, "-c", code],
                             cwd=folder, capture_output=True, text=True, timeout=300, env=env)
     assert out.exists(), result.stdout + result.stderr
     return set(json.loads(out.read_text())), result
@@ -116,6 +120,19 @@ def test_check_of_softmax_loads_neither_torch_nor_sklearn(tmp_path):
     loaded, result = _check_loads(mine, tmp_path)
     assert "public tests pass" in result.stdout, result.stdout + result.stderr
     assert not _tops(loaded) & {"torch", "sklearn", "scipy", "pandas"}
+
+
+@pytest.mark.skipif(not as_root(), reason="grading uses the full process sandbox")
+def test_grading_training_with_its_hidden_tests_loads_no_sklearn(tmp_path):
+    upload = tmp_path / "alice.py"
+    shutil.copy(REPO / "solutions" / "training" / "train.py", upload)
+    loaded, result = _check_loads(tmp_path, tmp_path, (
+        "grade", "training", str(upload), "--output", str(tmp_path / "out"),
+        "--course", str(REPO)))
+    scores = json.loads((tmp_path / "out" / "alice" / "results.json").read_text())
+    assert scores["score"] == scores["max_score"] > 0, result.stdout + result.stderr
+    assert "torch" in _tops(loaded)  # the hidden tests replay the reference's training here
+    assert not _tops(loaded) & {"sklearn", "scipy", "pandas"}
 
 
 def test_the_recorder_sees_a_library_the_grader_loads(tmp_path):
