@@ -22,6 +22,7 @@ from autograder.config import load_course
 from autograder.service import api, exams, instructor_pages, lti, queue, staff_pages
 from autograder.service.auth import csrf_cookie_middleware
 from autograder.service.database import ServiceDB
+from autograder.service.headers import SecurityHeaders, registered_frame_origins
 from autograder.service.settings import Clock, Settings, SystemClock
 from autograder.service.storage import UploadStore
 
@@ -75,6 +76,10 @@ def create_app(settings: Settings, db: ServiceDB | None = None,
                                            store=UploadStore(settings.uploads_dir),
                                            clock=clock or SystemClock())
     app.middleware("http")(csrf_cookie_middleware)
+    # Added last, so outermost: every response gets the CSP and its companions (headers.py).
+    app.add_middleware(SecurityHeaders, docs_path=app.docs_url,
+                       frame_origins=registered_frame_origins(settings.course_root,
+                                                              database.gb.config))
     app.include_router(api.router)
     app.include_router(staff_pages.router)
     app.include_router(instructor_pages.router)
