@@ -308,3 +308,22 @@ def test_a_test_that_uses_the_request_wrongly_is_a_grader_error(call):
 
     with pytest.raises(GraderError):
         call(lambda v: v)
+
+
+@pytest.mark.parametrize("source, imports", [
+    ('"""Unlike PyTorch\'s torch.nn.LSTMCell, the gates are i, f, o, g."""\nimport numpy\n',
+     False),
+    ("# we could use torch here\nx = 'torch'\n", False),
+    ("import torch\n", True),
+    ("import numpy as np, torch\n", True),
+    ("from torch import nn\n", True),
+    ("def f():\n    import torch.nn.functional as F\n", True),
+])
+def test_a_docker_runner_preloads_torch_only_for_a_file_that_imports_it(tmp_path, source,
+                                                                         imports):
+    # The LSTM handout's docstring names torch: every container imported torch (1 to 3 s)
+    # before its hello, which was most of lstm's cost per submission on docker.
+    from autograder.runner.container_entry import imports_torch
+
+    write(tmp_path / "lstm.py", source)
+    assert imports_torch(str(tmp_path)) is imports
