@@ -159,8 +159,10 @@ def test_a_student_logs_in_uploads_watches_the_state_and_reads_feedback(browser,
     page.evaluate("window.__same_page = true")
     first = page.get_attribute("#status", "data-state")
     assert first in ("queued", "running", "graded")
+    # A function, not an expression: Playwright evals a string expression on each poll, which
+    # the page's Content-Security-Policy (no 'unsafe-eval') refuses.
     page.wait_for_function(
-        "document.querySelector('#status').dataset.state === 'graded'", timeout=180_000)
+        "() => document.querySelector('#status').dataset.state === 'graded'", timeout=180_000)
     assert page.evaluate("window.__same_page") is True, "the page was reloaded"
     score = page.inner_text("#score")
     got, _, total = score.partition("/")
@@ -198,8 +200,8 @@ def test_a_script_in_student_output_is_shown_and_never_runs(browser, service):
     hostile.write_text(HOSTILE_SOFTMAX)
     _upload(page, hostile)
     page.wait_for_function(
-        "['graded', 'not_gradable'].includes(document.querySelector('#status').dataset.state)",
-        timeout=180_000)
+        "() => ['graded', 'not_gradable'].includes("
+        "document.querySelector('#status').dataset.state)", timeout=180_000)
     text = page.inner_text("#status")
     assert "<script>window.__pwned = 1" in text, "the payload is shown as text"
     assert page.evaluate("window.__pwned") is None

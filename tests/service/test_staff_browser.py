@@ -133,10 +133,12 @@ def test_ta_filters_regrades_and_runs_the_course(browser, demo):
     page.goto(f"{url}/staff/submissions")
     page.evaluate("window.__same_page = true")
     page.get_by_label("Student").fill("bob")
-    page.wait_for_function("document.querySelectorAll('#submissions tbody tr').length === 1")
+    # Functions, not expressions: Playwright evals a string expression on each poll, which the
+    # page's Content-Security-Policy (no 'unsafe-eval') refuses.
+    page.wait_for_function("() => document.querySelectorAll('#submissions tbody tr').length === 1")
     assert "bob" in page.inner_text("#submissions tbody")
     page.get_by_label("Late").select_option("on_time")
-    page.wait_for_function("location.search.includes('late=on_time')")
+    page.wait_for_function("() => location.search.includes('late=on_time')")
     assert page.evaluate("window.__same_page") is True, "filtering reloaded the page"
     assert "late=on_time" in page.url and "student=bob" in page.url
     # regrade bob's submission and watch the result appear without reloading
@@ -146,7 +148,7 @@ def test_ta_filters_regrades_and_runs_the_course(browser, demo):
     page.wait_for_url("**flash=*")
     page.evaluate("window.__same_page = true")
     page.wait_for_function(
-        f"document.querySelectorAll('.regrade[data-state=graded]').length === {before + 1}",
+        f"() => document.querySelectorAll('.regrade[data-state=graded]').length === {before + 1}",
         timeout=180_000)
     assert page.evaluate("window.__same_page") is True
     assert "→" in page.locator(".regrade").first.inner_text()
