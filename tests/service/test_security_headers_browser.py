@@ -133,7 +133,7 @@ def browser():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def exam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """The real mini-exam served in this process, with a worker (tests/service/test_exam_browser)."""
+    """The real mini-exam served in this process, with a worker (test_exam_browser's)."""
     with exam_service(tmp_path_factory.mktemp("csp-exam")) as svc:
         yield svc
 
@@ -242,9 +242,11 @@ def test_the_real_pages_run_under_the_policy_with_no_violation(browser, exam):
     page.locator("#attempts a").first.click()
     page.wait_for_url("**/submissions/*")
     submission = page.url.rsplit("/", 1)[1]
+    first_state = page.get_attribute("#status", "data-state")
     polls_before = sum("/status" in u for u in watch.requests)
     page.locator("#status[data-state=graded]").wait_for(timeout=180_000)
-    assert sum("/status" in u for u in watch.requests) > polls_before, "HTMX did not poll"
+    if first_state != "graded":  # the page changed by itself: HTMX polled under the policy
+        assert sum("/status" in u for u in watch.requests) > polls_before, "HTMX did not poll"
     watch.clean("submission page")
 
     staff, spage, swatch = _new_page(browser)
@@ -253,7 +255,7 @@ def test_the_real_pages_run_under_the_policy_with_no_violation(browser, exam):
     spage.goto(f"{url}/staff/exams/miniexam1")
     spage.locator('tr[data-student="alice"]').wait_for()
     lives = sum("/live" in u for u in swatch.requests)
-    spage.wait_for_timeout(5500)  # the live view polls every 5 s
+    spage.wait_for_timeout(7000)  # the live view polls every 5 s
     assert sum("/live" in u for u in swatch.requests) > lives, "the live view did not poll"
     swatch.clean("live exam view")
     spage.goto(f"{url}/staff/submissions/{submission}")
