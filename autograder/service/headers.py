@@ -23,15 +23,12 @@ A response that sets its own ``Content-Security-Policy`` (the similarity report'
 keeps it, and the service's policy is sent beside it: browsers enforce both, so the stricter
 wins directive by directive and the framing rule still applies.
 
-FastAPI's API docs page (``/api/docs``) is the one page with an inline script (Swagger UI's
-set-up) and scripts from jsDelivr; its policy allows exactly that script, by hash, and that CDN:
-:func:`api_docs_policy`. It shows nothing a student wrote.
+The API docs page (``/api/docs``) is no exception: Swagger UI is vendored from npm under
+``static/swagger/`` and set up by a static script, so it runs under the page policy.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -47,17 +44,10 @@ log = logging.getLogger(__name__)
 CSP = "Content-Security-Policy"
 #: Every response that is not a page: nothing loads, runs or frames it.
 NON_PAGE_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
-#: Where Swagger UI comes from (FastAPI's default ``swagger_js_url`` and ``swagger_css_url``).
-SWAGGER_CDN = "https://cdn.jsdelivr.net"
-#: FastAPI's default favicon on the docs page.
-SWAGGER_FAVICON = "https://fastapi.tiangolo.com"
 
 # An origin we are willing to write into a policy: scheme, host (a name, IPv4, or bracketed
 # IPv6) and an optional port. Nothing that could end a directive (";", ",", spaces, quotes).
 _ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
-# Inline scripts of a page (no src attribute): what a hash in script-src must cover.
-_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script\s*>",
-                            re.IGNORECASE | re.DOTALL)
 
 
 def page_policy(frame_origins: Sequence[str] = ()) -> str:
@@ -72,23 +62,6 @@ def page_policy(frame_origins: Sequence[str] = ()) -> str:
         "base-uri 'none'",
         # No auto-posting form to the LMS exists: the OIDC login and the launch answer with
         # redirects, and only resource-link launches are accepted (no deep-linking response).
-        "form-action 'self'",
-        "frame-ancestors " + " ".join(["'self'", *frame_origins]),
-    ])
-
-
-def api_docs_policy(body: bytes, frame_origins: Sequence[str] = ()) -> str:
-    """The policy of FastAPI's Swagger UI page ``body``: its own inline scripts by hash
-    (whatever FastAPI writes there), Swagger UI's files from jsDelivr, and nothing else."""
-    hashes = [f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode('ascii')}'"
-              for s in _INLINE_SCRIPT.findall(body)]
-    return "; ".join([
-        "default-src 'self'",
-        " ".join(["script-src 'self'", SWAGGER_CDN, *hashes]),
-        f"style-src 'self' 'unsafe-inline' {SWAGGER_CDN}",
-        f"img-src 'self' data: {SWAGGER_FAVICON}",
-        "object-src 'none'",
-        "base-uri 'none'",
         "form-action 'self'",
         "frame-ancestors " + " ".join(["'self'", *frame_origins]),
     ])
@@ -142,22 +115,16 @@ def registered_frame_origins(course_root: Path, course_config: Any) -> tuple[str
 
 class SecurityHeaders:
     """ASGI middleware that puts the service's security headers on every HTTP response
-    (see the module's docstring). Pure ASGI: a streamed response is not buffered, except the
-    API docs page, whose inline script must be hashed."""
+    (see the module's docstring). Pure ASGI: a streamed response is not buffered."""
 
-    def __init__(self, app: ASGIApp, frame_origins: Sequence[str] = (),
-                 docs_path: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, frame_origins: Sequence[str] = ()) -> None:
         self.app = app
         self.frame_origins = tuple(frame_origins)
         self.page_policy = page_policy(self.frame_origins)
-        self.docs_path = docs_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        if self.docs_path is not None and scope.get("path") == self.docs_path:
-            await self._docs(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -168,30 +135,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-    async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
-        start: Message | None = None
-        body: list[bytes] = []
-
-        async def buffered(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            if message["type"] != "http.response.body" or start is None:
-                await send(message)
-                return
-            body.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            whole = b"".join(body)
-            headers = MutableHeaders(scope=start)
-            self._secure(headers, api_docs_policy(whole, self.frame_origins)
-                         if _is_page(headers) else NON_PAGE_POLICY)
-            await send(start)
-            await send({"type": "http.response.body", "body": whole, "more_body": False})
-
-        await self.app(scope, receive, buffered)
 
     @staticmethod
     def _secure(headers: MutableHeaders, policy: str) -> None:

@@ -263,6 +263,12 @@ def test_the_real_pages_run_under_the_policy_with_no_violation(browser, exam):
     swatch.clean("staff submission page")
     spage.goto(f"{url}/staff/people")
     swatch.clean("people page")
+    # The API docs: Swagger UI from the service's own files, drawing the operations.
+    spage.goto(f"{url}/api/docs")
+    spage.locator(".opblock").first.wait_for(timeout=30_000)
+    assert spage.locator(".opblock").count() >= 5, "Swagger UI drew no operations"
+    assert not [u for u in swatch.requests if not u.startswith(url)], "a request left the service"
+    swatch.clean("API docs page")
     staff.close()
 
     # Hand in now: the confirmation comes from static/pages.js; "cancel" keeps the exam going.
