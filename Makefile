@@ -35,8 +35,9 @@ services:
 screenshots: $(STAMP)
 	$(PY) scripts/screenshots.py --out docs/screenshots
 
-# The pages' htmx comes from the npm registry (package.json pins the major) and is committed under
-# autograder/service/static/, so a pip-installed package serves it with no npm and no CDN.
+# The pages' htmx and the API docs' Swagger UI come from the npm registry (package.json pins the
+# majors) and are committed under autograder/service/static/, so a pip-installed package serves
+# them with no npm and no CDN.
 htmx:
 	npm ci --no-audit --no-fund
 	npm run -s vendor
