@@ -493,6 +493,20 @@ def test_jwks_serves_the_public_key_only(lti):
     assert "d" not in keys[0] and "p" not in keys[0]
 
 
+def test_a_missing_tool_key_is_a_message_for_staff_at_launch_and_jwks_not_a_traceback(lti):
+    browser = lti.browser()
+    auth = lti.login(browser, "alice", "rl-toy")
+    token = lti.lms.id_token(lti.lms.users["alice"], lti.lms.links["rl-toy"], auth["nonce"])
+    (lti.course / "secrets" / "lti.pem").unlink()  # deleted after the login, before the launch
+    r = browser.post("/lti/launch", data={"id_token": token, "state": auth["state"]},
+                     follow_redirects=False)
+    assert r.status_code == 500
+    assert "LTI is misconfigured" in r.text and "autograder lti keygen" in r.text, r.text
+    assert "Traceback" not in r.text
+    jwks = lti.svc.client.get("/lti/jwks")
+    assert jwks.status_code == 500 and "autograder lti keygen" in jwks.json()["detail"]
+
+
 def test_bad_lti_config_says_what_to_fix(tmp_path):
     from autograder.config import ConfigError, load_course
 

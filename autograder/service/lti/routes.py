@@ -131,7 +131,10 @@ async def lti_launch(request: Request) -> Response:
                                 hours=ctx.settings.session_hours)
         return response
 
-    return await run_in_threadpool(work)
+    try:
+        return await run_in_threadpool(work)
+    except UserError as e:  # the tool's own set-up (its key): staff's to fix, said as at login
+        return _problem(request, 500, f"LTI is misconfigured: {e}")
 
 
 @router.get(lti_config.JWKS_PATH)
@@ -140,7 +143,11 @@ def lti_jwks(request: Request) -> Response:
     cfg = _config(request)
     if cfg is None:
         return JSONResponse({"detail": "this course is not set up for LTI"}, status_code=404)
-    return JSONResponse({"keys": [lti_config.public_jwk(cfg.private_key_pem())]})
+    try:
+        pem = cfg.private_key_pem()
+    except UserError as e:
+        return JSONResponse({"detail": f"LTI is misconfigured: {e}"}, status_code=500)
+    return JSONResponse({"keys": [lti_config.public_jwk(pem)]})
 
 
 # -- the staff page --------------------------------------------------------------------------
