@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +57,10 @@ class _Commands(click.Group):
         return command
 
     def invoke(self, ctx: click.Context):
+        # SIGTERM (a scheduler, `timeout`, a stopped CI job) unwinds as Ctrl-C does, so every
+        # sandbox closes and takes its runners and warm containers with it. `serve` and
+        # `worker` install their own handlers afterwards.
+        signal.signal(signal.SIGTERM, _terminated)
         try:
             return super().invoke(ctx)
         except PlatformError as e:
@@ -64,6 +69,12 @@ class _Commands(click.Group):
             raise err from None
         except AutograderError as e:
             raise click.ClickException(str(e)) from None
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    # As Ctrl-C: pytest ends the session on KeyboardInterrupt (a SystemExit inside a test would
+    # only fail that test, and be recorded as a fault of ours in the student's results).
+    raise KeyboardInterrupt
 
 
 def _course(course_dir: Path | None) -> Course:
