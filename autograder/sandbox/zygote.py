@@ -31,7 +31,14 @@ import socket
 import sys
 import traceback
 
-from autograder.sandbox import confine, seccomp
+if __name__ == "__main__":
+    # Before anything imports numpy: the sandbox binds the libraries at their real paths, and a
+    # virtualenv reached through a symlink would leave every package's __path__ naming a path
+    # the runner cannot see, so a submodule imported on use (numpy.ma) would fail in the
+    # student's process as if their code were wrong.
+    sys.path[:] = [os.path.realpath(p) if p and os.path.isdir(p) else p for p in sys.path]
+
+from autograder.sandbox import confine, seccomp  # noqa: E402 - after the path fix above
 
 
 def _write_json(fd: int, obj: dict) -> None:
