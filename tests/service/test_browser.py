@@ -20,13 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.services import need
+from tests.support.browser import chromium
 
 pytestmark = [pytest.mark.needs_service("chromium"), pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORD = "correct horse battery"
 
 # Student code whose error message is HTML: the feedback must show it, never run it.
@@ -55,17 +52,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def browser():
-    need("chromium", Path(CHROMIUM).is_file(),
-         f"{CHROMIUM} is missing (Debian package chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need("chromium", False, "the playwright package is not installed (pip install -e '.[dev]')")
-        raise
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -26,14 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.services import need
+from tests.support.browser import chromium
 
 pytestmark = [pytest.mark.needs_service("chromium"), pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORD = "exam demo password"
 INSTRUCTOR = "ines@example.edu"
 UTC = dt.timezone.utc
@@ -262,17 +259,8 @@ def walk_exam(browser, tmp: Path, out: Path | None = None) -> dict:  # type: ign
 
 @pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
-    need("chromium", Path(CHROMIUM).is_file(),
-         f"{CHROMIUM} is missing (Debian package chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need("chromium", False, "the playwright package is not installed (pip install -e '.[dev]')")
-        raise
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_a_whole_exam_taken_in_the_browser(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -288,14 +276,8 @@ def test_a_whole_exam_taken_in_the_browser(browser, tmp_path: Path) -> None:  # 
 def shoot_exam(out: Path, tmp: Path) -> list[Path]:
     """``scripts/screenshots.py``: take the mini-exam in Chromium and write its pages to ``out``
     as ``exam-*-{desktop,phone}.png``."""
-    from playwright.sync_api import sync_playwright
-
     out.mkdir(parents=True, exist_ok=True)
     tmp.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            walk_exam(b, tmp, out)
-        finally:
-            b.close()
+    with chromium() as b:
+        walk_exam(b, tmp, out)
     return sorted(out.glob("exam-*.png"))

@@ -8,14 +8,13 @@ import csv
 import datetime as dt
 import io
 import time
-from pathlib import Path
 
 import pytest
 
 from autograder.results import GradingResult, Outcome, SubmissionIdentity, TestResult
 from tests.service.conftest import ServeProcess
 from tests.service.staff_support import STAFF_EMAIL, make_staff_service
-from tests.support.services import need
+from tests.support.browser import chromium
 
 UTC = dt.timezone.utc
 TESTS = {"test_double": 1.0, "test_hidden": 1.0, "test_after_due_date": 1.0,
@@ -201,19 +200,9 @@ def test_similarity_runs_in_the_background_and_pairs_are_marked_reviewed(staff):
 
 # --- in a real browser ---------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
 @pytest.mark.needs_service("chromium")
 @pytest.mark.slow
 def test_instructor_pages_in_chromium(course, tmp_path):
-    need("chromium", Path(CHROMIUM).is_file(), f"{CHROMIUM} is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need("chromium", False, "the playwright package is not installed (pip install -e '.[dev]')")
     from autograder.service.auth import SESSION_COOKIE, open_session
     from autograder.service.models import ServiceUser
     from autograder.service.permissions import invite_staff
@@ -233,8 +222,7 @@ def test_instructor_pages_in_chromium(course, tmp_path):
     db.close()
     server = ServeProcess(course, url, workers=0).start()
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with chromium() as browser:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.add_cookies([{"name": SESSION_COOKIE, "value": session,
                                   "url": server.url}])
@@ -251,6 +239,5 @@ def test_instructor_pages_in_chromium(course, tmp_path):
             assert len(widths) == 3 and all(w > 300 for w in widths)
             page.goto(f"{server.url}/staff/similarity/toy")
             assert page.get_by_role("button", name="Run similarity check").is_visible()
-            browser.close()
     finally:
         server.stop()

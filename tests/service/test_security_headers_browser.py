@@ -23,16 +23,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from markupsafe import Markup
 
-from tests.service.test_exam_browser import (CHROMIUM, CHROMIUM_ARGS, INSTRUCTOR, REPO,
-                                             exam_service, login)
-from tests.support.services import need
+from tests.service.test_exam_browser import INSTRUCTOR, REPO, exam_service, login
+from tests.support.browser import chromium
 
 pytestmark = [pytest.mark.needs_service("chromium"), pytest.mark.slow]
 
@@ -118,17 +116,8 @@ class Watch:
 
 @pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
-    need("chromium", Path(CHROMIUM).is_file(),
-         f"{CHROMIUM} is missing (Debian package chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need("chromium", False, "the playwright package is not installed (pip install -e '.[dev]')")
-        raise
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
