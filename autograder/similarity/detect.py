@@ -80,8 +80,34 @@ class Comparison:
     common_limit: int = 0
 
 
+def _stable_hashed_kgrams(string: str, k: int) -> np.ndarray:
+    """The hash of every k-gram of ``string``, the same in every process.
+
+    copydetect hashes k-grams with Python's ``hash()``, which is salted per process: which
+    fingerprints winnowing keeps, and so every similarity and every ranking of the report,
+    changed from one run to the next. A TA who runs the check twice must see the same list."""
+    import hashlib
+
+    def stable(kgram: str) -> int:
+        digest = hashlib.blake2b(kgram.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        return int.from_bytes(digest, "little", signed=True)
+
+    return np.array([stable(string[i:i + k]) for i in range(len(string) - k + 1)],
+                    dtype=np.int64)
+
+
+def _copydetect_deterministic() -> None:
+    """Make copydetect fingerprint with :func:`_stable_hashed_kgrams` (its fingerprinting looks
+    the function up in its ``utils`` module on every call)."""
+    import copydetect.utils
+
+    copydetect.utils.hashed_kgrams = _stable_hashed_kgrams
+
+
 def _fingerprint(name: str, text: str, window: int, boilerplate: np.ndarray):  # -> CodeFingerprint
     from copydetect import CodeFingerprint
+
+    _copydetect_deterministic()
 
     # ``fp`` gives the text directly; the file name only picks the lexer (Python).
     return CodeFingerprint(f"{name}.py", NOISE_THRESHOLD, window, boilerplate,
@@ -92,6 +118,7 @@ def boilerplate_hashes(texts: Iterable[str]) -> np.ndarray:
     """Every k-gram fingerprint of the starter code (window 1: all of them, not a sample)."""
     from copydetect import CodeFingerprint
 
+    _copydetect_deterministic()
     hashes: set[int] = set()
     for i, text in enumerate(texts):
         hashes |= CodeFingerprint(f"starter{i}.py", NOISE_THRESHOLD, 1,

@@ -7,7 +7,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,6 +154,26 @@ def test_code_shared_by_much_of_the_class_is_common():
     without = compare(docs, [], common_min=100)
     assert with_limit.common_fingerprints > 0
     assert max(p.similarity for p in with_limit.pairs) < max(p.similarity for p in without.pairs)
+
+
+def test_the_same_submissions_give_the_same_similarities_in_every_run():
+    """copydetect hashes with Python's per-process salted hash(); ours does not, so two runs
+    (two processes, two salts) rank and score every pair alike."""
+    script = (
+        "from autograder.similarity.detect import Document, compare\n"
+        "import json, sys\n"
+        "docs = [Document(n, t) for n, t in json.load(sys.stdin)]\n"
+        "print(json.dumps([(p.a, p.b, p.similarity) for p in compare(docs, []).pairs]))\n")
+    helper = "\n\ndef helper(v):\n    return v - np.max(v, axis=1) * 2\n"
+    texts = json.dumps([[f"s{i}", f"import numpy as np\n\n\ndef f{i}(x):\n    return x + {i}\n"
+                         + helper] for i in range(12)]
+                       + [["alice", ORIGINAL], ["bob", _renamed(ORIGINAL)]])
+    runs = [subprocess.run([sys.executable, "-c", script], input=texts, capture_output=True,
+                           text=True, timeout=120, env={**os.environ, "PYTHONHASHSEED": seed},
+                           cwd=REPO)
+            for seed in ("1", "2", "3")]
+    assert all(r.returncode == 0 for r in runs), [r.stderr[-500:] for r in runs]
+    assert runs[0].stdout == runs[1].stdout == runs[2].stdout
 
 
 def _uploads(tmp_path: Path) -> list[Path]:
