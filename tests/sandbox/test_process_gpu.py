@@ -129,9 +129,9 @@ def _own_node(seen: dict) -> str:
     return nodes[0]
 
 
-def test_a_graded_submission_sees_its_one_gpu_the_control_nodes_and_the_driver_only(
-        tmp_path, sandbox, standin):
-    """Through the whole grading path (course, pytest, plugin), resources.gpu = "optional"."""
+def _probe_course(tmp_path: Path, standin) -> tuple[Path, Path]:
+    """A course whose one test (resources.gpu = "optional") writes what the student process
+    saw to ``<out>/<submission>.json``; returns (course root, out)."""
     out = tmp_path / "seen"
     out.mkdir()
     root = tmp_path / "course"
@@ -150,6 +150,13 @@ def test_a_graded_submission_sees_its_one_gpu_the_control_nodes_and_the_driver_o
             Path({str(out)!r}, submission.id + ".json").write_text(json.dumps(seen))
         '''))
     write(root / "solutions/toy/probe.py", PROBE)
+    return root, out
+
+
+def test_a_graded_submission_sees_its_one_gpu_the_control_nodes_and_the_driver_only(
+        tmp_path, sandbox, standin):
+    """Through the whole grading path (course, pytest, plugin), resources.gpu = "optional"."""
+    root, out = _probe_course(tmp_path, standin)
     upload = write(root / "uploads" / "probe.py", PROBE)
     [result] = grade_uploads(Course(root).assignment("toy"), [upload], sandbox=sandbox)
     assert [t.outcome for t in result.tests] == [Outcome.PASSED], result.tests
@@ -171,24 +178,7 @@ def test_every_submission_of_a_batch_gets_the_gpu_not_only_every_other_one(
         tmp_path, standin, files):
     """The harness starts the next submission's runner ahead of time; a GPU runner started
     ahead would find the device held by the current one and run on the CPU."""
-    out = tmp_path / "seen"
-    out.mkdir()
-    root = tmp_path / "course"
-    write(root / "course.toml", 'name = "gpu"\n')
-    write(root / "assignments/toy/assignment.toml",
-          'name = "toy"\nmodules = ["probe"]\n[resources]\ngpu = "optional"\n'
-          'test_time_limit_s = 60\ntime_limit_s = 120\nmemory_mb = 512\n')
-    write(root / "assignments/toy/tests/test_public.py", textwrap.dedent(f'''
-        import json
-        from pathlib import Path
-        import pytest
-
-        @pytest.mark.points(1)
-        def test_look(student, submission):
-            seen = student.look({_lib_dir(standin)!r})
-            Path({str(out)!r}, submission.id + ".json").write_text(json.dumps(seen))
-        '''))
-    write(root / "solutions/toy/probe.py", PROBE)
+    root, out = _probe_course(tmp_path, standin)
     uploads = [write(root / "uploads" / f"s{i}.py", PROBE) for i in range(3)]
     with ProcessSandbox(preload=("numpy",), uid_base=UID_BASE + 130,
                         gpus=GpuAllocator(["0"], lock_dir=tmp_path / "locks"),
