@@ -93,6 +93,10 @@ class GradingPlugin:
         self._param_ids = {s.id: f"{_ID_PREFIX}{i}" for i, s in enumerate(submissions)}
         self._index = {s.id: i for i, s in enumerate(submissions)}
         self._prefetched: dict[str, Any] = {}
+        # Submissions whose tests are done and whose runner is ending: their results are
+        # completed once it has (see _finish_submission).
+        self._ending: list[_Ending] = []
+        self._seeds: dict[str, int] = {}
 
     # -- configuration ---------------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -170,8 +174,33 @@ class GradingPlugin:
                                  prestarted=self._prefetched.pop(prepared.id, None))
         self._sessions[prepared.id] = session
         self._started[prepared.id] = time.monotonic()
-        self._prefetch(index + 1)
+        if not self._ending:
+            self._prefetch(index + 1)
         return session
+
+    def session_done(self, session: StudentSession) -> None:
+        """The submission fixture's end: close a session that no result has taken over."""
+        if not any(e.session is session for e in self._ending):
+            session.close()
+
+    def _current_item(self) -> pytest.Item:
+        if self._current is None:
+            raise HarnessError("a per-test fixture was used outside a test")
+        return self._current.item
+
+    def current_submission(self) -> PreparedSubmission:
+        """The submission the running test is bound to."""
+        return self._by_id[self._submission_of(self._current_item())]
+
+    def current_seed(self) -> int:
+        """The running test's seed, from its name (not the submission's)."""
+        item = self._current_item()
+        key = f"{item.path.name}::{_strip_param(item.name)}"
+        seed = self._seeds.get(key)
+        if seed is None:
+            seed = self._seeds[key] = int.from_bytes(
+                hashlib.sha256(key.encode()).digest()[:8], "little")
+        return seed
 
     def reference_module(self) -> ModuleType:
         if not self.spec.reference_files:
@@ -214,6 +243,7 @@ class GradingPlugin:
             pass
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self._complete_ended(wait=True)
         for runner in self._prefetched.values():
             runner.close()
         self._prefetched.clear()
@@ -297,6 +327,12 @@ class GradingPlugin:
         self._pending[sub] -= 1
         if self._pending[sub] == 0:
             self._finish_submission(sub)
+        elif self._ending:
+            # The previous submission's runner has likely ended by now: its result is
+            # completed, and only then is the next runner started (it takes that one's uid).
+            self._complete_ended(wait=False)
+            if not self._ending:
+                self._prefetch(self._index[sub] + 1)
 
     # -- results -------------------------------------------------------------------------------
     def _test_result(self, record: _TestRecord) -> TestResult | None:
@@ -339,9 +375,35 @@ class GradingPlugin:
             extra_credit=extra_credit, extra_points=points if extra_credit else 0.0)
 
     def _finish_submission(self, sub: str) -> None:
-        session = self._sessions.get(sub)
+        """The submission's last test is done. Its result needs how its runner ended (the
+        student code's CPU time and memory), which the runner's init reports a few
+        milliseconds after it is asked to end: within a batch, the result is completed while
+        the next submission's tests run (one submission ends at a time, so a runner started
+        ahead never shares a uid with one still ending)."""
+        session = self._sessions.pop(sub, None)
+        ending = _Ending(
+            sub=sub, session=session,
+            tests=tuple(t for t in (self._test_result(r) for r in self._records[sub]) if t),
+            wall_s=round(time.monotonic() - self._started[sub], 3))
+        self._complete_ended(wait=True)
+        if session is not None and self._may_defer(sub) and session.end():
+            self._ending.append(ending)
+        else:
+            self._complete(ending)
+
+    def _may_defer(self, sub: str) -> bool:
+        # The last submission of the run (and a warm session's one job) is completed at once;
+        # so is a GPU runner's, whose device the next submission's runner waits for.
+        return (self._index[sub] + 1 < len(self.submissions)
+                and self.spec.limits.gpu not in ("optional", "required"))
+
+    def _complete_ended(self, wait: bool) -> None:
+        while self._ending and (wait or _has_ended(self._ending[0].session)):
+            self._complete(self._ending.pop(0))
+
+    def _complete(self, ending: _Ending) -> None:
+        sub, session = ending.sub, ending.session
         prepared = self._by_id[sub]
-        tests = tuple(t for t in (self._test_result(r) for r in self._records[sub]) if t)
         notes = list(prepared.notes)
         degraded: tuple[str, ...] = ()
         resources = ResourceUse()
@@ -351,10 +413,9 @@ class GradingPlugin:
             resources = ResourceUse(
                 cpu_s=round(sum(e.cpu_s for e in session.exits), 3),
                 max_rss_mb=round(max((e.maxrss_kb for e in session.exits), default=0) / 1024, 1),
-                wall_s=round(time.monotonic() - self._started[sub], 3),
-                runner_starts=session.runner_starts)
+                wall_s=ending.wall_s, runner_starts=session.runner_starts)
         result = GradingResult(
-            assignment=self.spec.assignment, submission=sub, tests=tests,
+            assignment=self.spec.assignment, submission=sub, tests=ending.tests,
             backend=self.sandbox.name, content_hash=prepared.content_hash,
             execution_time_s=resources.wall_s, resources=resources, degraded=degraded,
             output="\n".join(notes),
@@ -362,9 +423,22 @@ class GradingPlugin:
             identity=prepared.identity, run_id=prepared.run_id or uuid.uuid4().hex,
             test_set=self.spec.test_set)
         self.results[sub] = result
-        self._sessions.pop(sub, None)
         if self.on_result is not None:
             self.on_result(result)
+
+
+def _has_ended(session: StudentSession | None) -> bool:
+    return session is None or session.ended()
+
+
+@dataclasses.dataclass
+class _Ending:
+    """A submission whose tests are done, waiting for how its runner ended."""
+
+    sub: str
+    session: StudentSession | None
+    tests: tuple[TestResult, ...]
+    wall_s: float
 
 
 _PLUGIN_KEY = pytest.StashKey["GradingPlugin"]()
@@ -382,35 +456,41 @@ def _plugin(request: pytest.FixtureRequest) -> GradingPlugin:
 @pytest.fixture(scope="session", autouse=True)
 def _ag_submission(request: pytest.FixtureRequest):
     """One submission's student side: a runner started on first use, closed at the end."""
-    session = _plugin(request).open_session(request.param)
+    plugin = _plugin(request)
+    session = plugin.open_session(request.param)
     yield session
-    session.close()
+    plugin.session_done(session)
+
+
+# The per-test fixtures below take the plugin, not pytest's `request`: pytest builds a fixture
+# definition for `request` each time one asks for it (an inspect.signature each, ~7 a test).
+@pytest.fixture(scope="session")
+def _ag_plugin(request: pytest.FixtureRequest) -> GradingPlugin:
+    return _plugin(request)
 
 
 @pytest.fixture
-def student(request: pytest.FixtureRequest, _ag_submission: StudentSession):
+def student(_ag_plugin: GradingPlugin, _ag_submission: StudentSession):
     """The submission's main module, living in the student process."""
-    return _ag_submission.module(_plugin(request).spec.modules[0])
+    return _ag_submission.module(_ag_plugin.spec.modules[0])
 
 
 @pytest.fixture
-def submission(request: pytest.FixtureRequest, _ag_submission: StudentSession):
+def submission(_ag_plugin: GradingPlugin, _ag_submission: StudentSession):
     """The submission: ``submission.module(name)`` for assignments with several modules."""
-    return SubmissionHandle(request.node.callspec.params[_PARAM], _ag_submission)
+    return SubmissionHandle(_ag_plugin.current_submission(), _ag_submission)
 
 
 @pytest.fixture(scope="session")
-def reference(request: pytest.FixtureRequest) -> ModuleType:
+def reference(_ag_plugin: GradingPlugin) -> ModuleType:
     """The reference solution, imported in this (trusted) process. Hidden tests only."""
-    return _plugin(request).reference_module()
+    return _ag_plugin.reference_module()
 
 
 @pytest.fixture
-def rng(request: pytest.FixtureRequest) -> np.random.Generator:
+def rng(_ag_plugin: GradingPlugin) -> np.random.Generator:
     """Seeded from the test's name (not the submission): every student gets the same inputs."""
-    key = f"{request.node.path.name}::{_strip_param(request.node.name)}"
-    seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
-    return np.random.default_rng(seed)
+    return np.random.default_rng(_ag_plugin.current_seed())
 
 
 def _visibility(value: Any) -> str | None:

@@ -489,6 +489,15 @@ class StudentSession:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
+    def end(self) -> bool:
+        """Begin ending the runner (the submission is done); True if the backend does that
+        in the background, and :meth:`close` then waits for how it ended."""
+        return self.runner is not None and self.runner.end()
+
+    def ended(self) -> bool:
+        """Whether the runner has ended (or none runs): :meth:`close` would not wait."""
+        return self.runner is None or self.runner.exit_info(timeout=0) is not None
+
     def close(self) -> None:
         self.stop()
         if self._prestarted is not None:

@@ -155,6 +155,13 @@ class RunnerProcess(ABC):
                     return
         return wait
 
+    def end(self) -> bool:
+        """Begin ending the runner without waiting for it, where the backend can; True if it
+        did (then :meth:`exit_info` soon has how it ended, and :meth:`close` finishes). A
+        backend whose runner takes a while to report its end starts it here, so the grader
+        can go on with the next submission meanwhile."""
+        return False
+
     def kill(self) -> None:
         for pid in self.kill_pids:
             for kill in (os.kill, os.killpg):

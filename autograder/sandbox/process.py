@@ -127,62 +127,91 @@ class ProcessRunner(RunnerProcess):
     #: How long the init may take to end the runner and report, before the SIGKILL.
     END_WAIT_S = 2.0
 
-    def __init__(self, *args, status_fd: int, init_pid: int, lease: GpuLease | None = None,
-                 **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, status_fd: int, lease: GpuLease | None = None, **kwargs):
+        super().__init__(*args, kill_pids=(), **kwargs)
         self.status_fd = status_fd
-        self.init_pid = init_pid
+        # The init's pid: reported on the status pipe by the fork server, read on first need
+        # (a runner started ahead for the next submission costs the grader no wait for it).
+        self._init_pid: int | None = None
         # The GPU this runner holds (its supervisor holds a copy of the lock until the runner's
         # last process has ended; this one is given back at close).
         self.lease = lease
         self.gpu: str | None = lease.device if lease is not None else None
         self._status_buf = b""
+        self._status_open = True
         self._runner_report: dict | None = None
         self._exit: ExitInfo | None = None
         self._ended = False
 
+    def _read_status(self, deadline: float) -> bool:
+        """Read what the status pipe holds by ``deadline``: the init's pid, then the runner's
+        and the init's reports. False once nothing more can come by then."""
+        if not self._status_open:
+            return False
+        try:
+            ready, _, _ = select.select([self.status_fd], [], [],
+                                        max(0.0, deadline - time.monotonic()))
+            chunk = os.read(self.status_fd, 4096) if ready else None
+        except (OSError, ValueError):  # the pipe is already closed
+            chunk = b""
+        if chunk is None:
+            return False
+        if not chunk:
+            self._status_open = False
+            return False
+        self._status_buf += chunk
+        *lines, self._status_buf = self._status_buf.split(b"\n")
+        for line in lines:
+            if not line.startswith(b"{"):
+                continue
+            d = json.loads(line)
+            if "pid" in d:
+                self._init_pid = int(d["pid"])
+                self.kill_pids = (self._init_pid,)
+            elif "runner" in d:
+                self._runner_report = d["runner"]
+            elif "exit" in d:
+                # The runner's own status and usage where the init reported them (always,
+                # unless the sandbox failed before the runner started); else the init's.
+                r = self._runner_report or d
+                self._exit = ExitInfo(code=r["exit"], signaled=r["signaled"],
+                                      cpu_s=r["cpu_s"], maxrss_kb=r["maxrss_kb"])
+        return True
+
+    def init_pid(self, timeout: float = 30.0) -> int | None:
+        """The pid of the runner's init (None if the fork server never reported one)."""
+        deadline = time.monotonic() + timeout
+        while self._init_pid is None and self._read_status(deadline):
+            pass
+        return self._init_pid
+
     def exit_info(self, timeout: float = 2.0) -> ExitInfo | None:
         deadline = time.monotonic() + timeout
-        while self._exit is None:
-            remaining = deadline - time.monotonic()
-            if remaining < 0:
-                return None
-            try:
-                ready, _, _ = select.select([self.status_fd], [], [], remaining)
-            except (OSError, ValueError):  # the pipe is already closed
-                return None
-            if not ready:
-                return None
-            chunk = os.read(self.status_fd, 4096)
-            if not chunk:
-                break
-            self._status_buf += chunk
-            *lines, self._status_buf = self._status_buf.split(b"\n")
-            for line in lines:
-                if not line.startswith(b"{"):
-                    continue
-                d = json.loads(line)
-                if "runner" in d:
-                    self._runner_report = d["runner"]
-                elif "exit" in d:
-                    # The runner's own status and usage where the init reported them (always,
-                    # unless the sandbox failed before the runner started); else the init's.
-                    r = self._runner_report or d
-                    self._exit = ExitInfo(code=r["exit"], signaled=r["signaled"],
-                                          cpu_s=r["cpu_s"], maxrss_kb=r["maxrss_kb"])
+        while self._exit is None and self._read_status(deadline):
+            pass
         return self._exit
+
+    def end(self) -> bool:
+        """Ask the init to end the runner (it reports the runner's status and usage), without
+        waiting: :meth:`close` collects the report."""
+        if self._ended or self._exit is not None:
+            return self._ended
+        self._ended = True
+        pid = self.init_pid(timeout=self.END_WAIT_S)
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return True
 
     def kill(self) -> None:
         """End the runner through its init (so its status and usage are reported), then kill
         whatever is left of it."""
-        if not self._ended and self._exit is None:
-            self._ended = True
-            try:
-                os.kill(self.init_pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
-            else:
-                self.exit_info(timeout=self.END_WAIT_S)
+        if self._exit is None:
+            self.end()
+            self.exit_info(timeout=self.END_WAIT_S)  # at once if the init is already gone
         super().kill()
 
     def close(self) -> None:
@@ -361,24 +390,12 @@ class ProcessSandbox(Sandbox):
         finally:
             for fd in child_fds:
                 os.close(fd)
-        init_pid = self._read_pid(status_r)
-        runner = ProcessRunner(
+        # Not waited for: the fork server reports the init's pid on the status pipe, read when
+        # first needed (the hello comes on the protocol channel; a fork server that failed
+        # closes it, and the session reports the sandbox's failure).
+        return ProcessRunner(
             Channel(proto_out_r, proto_in_w, limits.max_message_bytes), out_r,
-            OutputBuffer(limits.max_output_bytes), kill_pids=(init_pid,), degraded=[],
-            status_fd=status_r, init_pid=init_pid, lease=lease)
-        return runner
-
-    @staticmethod
-    def _read_pid(status_r: int) -> int:
-        line = b""
-        deadline = time.monotonic() + 30
-        while not line.endswith(b"\n"):
-            ready, _, _ = select.select([status_r], [], [], max(0.0, deadline - time.monotonic()))
-            chunk = os.read(status_r, 1) if ready else b""
-            if not chunk:
-                raise SandboxError("the fork server did not report the runner's pid")
-            line += chunk
-        return int(json.loads(line)["pid"])
+            OutputBuffer(limits.max_output_bytes), degraded=[], status_fd=status_r, lease=lease)
 
     def close(self) -> None:
         for sock in (self._sock, self._greeting):
