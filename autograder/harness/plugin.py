@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import re
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ class GradingPlugin:
 
     # -- configuration ---------------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
-        config.stash[_PLUGIN_KEY] = self
+        _active.plugin = self
         config.addinivalue_line("markers", "points(p, extra_credit=False): the test is worth p "
                                            "points (on top of the total if extra_credit)")
         config.addinivalue_line("markers", "visibility(v): visible/public, hidden, "
@@ -166,7 +167,7 @@ class GradingPlugin:
         self.results.pop(slot.id, None)
         return slot.id
 
-    # -- what the fixtures (module level, below) ask of the plugin ---------------------------
+    # -- what the fixtures ask of the plugin ------------------------------------------------------
     def open_session(self, prepared: PreparedSubmission) -> StudentSession:
         index = self._index[prepared.id]
         session = StudentSession(self.sandbox, prepared.files, self.spec.limits,
@@ -241,6 +242,10 @@ class GradingPlugin:
                                                           self._slot_of(index))
         except Exception:  # noqa: BLE001 - it will be started (and fail visibly) when needed
             pass
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if getattr(_active, "plugin", None) is self:
+            _active.plugin = None
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self._complete_ended(wait=True)
@@ -427,6 +432,55 @@ class GradingPlugin:
             self.on_result(result)
 
 
+# --- the fixtures tests use ------------------------------------------------------------------------
+# None takes pytest's `request`: pytest builds a fixture definition for `request` (an
+# inspect.signature) every time a fixture that asks for it is used, about seven times a test.
+# The plugin is the one of the pytest session running in this thread (a warm grader runs its
+# session in a thread of its own), and it knows the running test and its submission.
+_active = threading.local()
+
+
+def _this_plugin() -> GradingPlugin:
+    plugin = getattr(_active, "plugin", None)
+    if plugin is None:
+        raise HarnessError("the grading fixtures are used outside a grading session")
+    return plugin
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ag_submission():
+    """One submission's student side: a runner started on first use, closed at the end.
+    (Parametrized indirectly over the batch: set up at the first test of each submission.)"""
+    plugin = _this_plugin()
+    session = plugin.open_session(plugin.current_submission())
+    yield session
+    plugin.session_done(session)
+
+
+@pytest.fixture
+def student(_ag_submission: StudentSession):
+    """The submission's main module, living in the student process."""
+    return _ag_submission.module(_this_plugin().spec.modules[0])
+
+
+@pytest.fixture
+def submission(_ag_submission: StudentSession):
+    """The submission: ``submission.module(name)`` for assignments with several modules."""
+    return SubmissionHandle(_this_plugin().current_submission(), _ag_submission)
+
+
+@pytest.fixture(scope="session")
+def reference() -> ModuleType:
+    """The reference solution, imported in this (trusted) process. Hidden tests only."""
+    return _this_plugin().reference_module()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """Seeded from the test's name (not the submission): every student gets the same inputs."""
+    return np.random.default_rng(_this_plugin().current_seed())
+
+
 def _has_ended(session: StudentSession | None) -> bool:
     return session is None or session.ended()
 
@@ -441,56 +495,9 @@ class _Ending:
     wall_s: float
 
 
-_PLUGIN_KEY = pytest.StashKey["GradingPlugin"]()
-
-
 def _output_cut(session: StudentSession) -> bool:
     runner = session.runner
     return session.output_truncated or (runner is not None and runner.output.truncated)
-
-
-def _plugin(request: pytest.FixtureRequest) -> GradingPlugin:
-    return request.config.stash[_PLUGIN_KEY]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _ag_submission(request: pytest.FixtureRequest):
-    """One submission's student side: a runner started on first use, closed at the end."""
-    plugin = _plugin(request)
-    session = plugin.open_session(request.param)
-    yield session
-    plugin.session_done(session)
-
-
-# The per-test fixtures below take the plugin, not pytest's `request`: pytest builds a fixture
-# definition for `request` each time one asks for it (an inspect.signature each, ~7 a test).
-@pytest.fixture(scope="session")
-def _ag_plugin(request: pytest.FixtureRequest) -> GradingPlugin:
-    return _plugin(request)
-
-
-@pytest.fixture
-def student(_ag_plugin: GradingPlugin, _ag_submission: StudentSession):
-    """The submission's main module, living in the student process."""
-    return _ag_submission.module(_ag_plugin.spec.modules[0])
-
-
-@pytest.fixture
-def submission(_ag_plugin: GradingPlugin, _ag_submission: StudentSession):
-    """The submission: ``submission.module(name)`` for assignments with several modules."""
-    return SubmissionHandle(_ag_plugin.current_submission(), _ag_submission)
-
-
-@pytest.fixture(scope="session")
-def reference(_ag_plugin: GradingPlugin) -> ModuleType:
-    """The reference solution, imported in this (trusted) process. Hidden tests only."""
-    return _ag_plugin.reference_module()
-
-
-@pytest.fixture
-def rng(_ag_plugin: GradingPlugin) -> np.random.Generator:
-    """Seeded from the test's name (not the submission): every student gets the same inputs."""
-    return np.random.default_rng(_ag_plugin.current_seed())
 
 
 def _visibility(value: Any) -> str | None:
