@@ -8,6 +8,7 @@ node, the driver's control nodes and libraries: :mod:`autograder.sandbox.gpu`).
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -226,6 +227,18 @@ class ProcessRunner(RunnerProcess):
             self.lease = None
 
 
+#: The protocol pipes' capacity: an array of up to this size crosses in one write and one
+#: read, instead of a wake-up of the other side per 64 KiB (Linux's default).
+PIPE_BYTES = 1 << 20
+
+
+def _widen_pipe(fd: int) -> None:
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:  # above /proc/sys/fs/pipe-max-size, or the user's pipe quota: the default
+        pass
+
+
 class ProcessSandbox(Sandbox):
     """Runners as confined processes forked from one warm fork server."""
 
@@ -370,6 +383,8 @@ class ProcessSandbox(Sandbox):
         gpu_fields = self._gpu_plan(lease)
         proto_in_r, proto_in_w = os.pipe()    # grader -> runner
         proto_out_r, proto_out_w = os.pipe()  # runner -> grader
+        for fd in (proto_in_w, proto_out_w):
+            _widen_pipe(fd)
         out_r, out_w = os.pipe()              # runner's stdout + stderr
         status_r, status_w = os.pipe()        # supervisor -> grader
         workdir = tempfile.mkdtemp(prefix="runner-", dir=self._tmp.name)
