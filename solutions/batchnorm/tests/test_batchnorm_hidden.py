@@ -476,20 +476,24 @@ SPEED_RATIO = 3.0
 def test_backward_alt_is_not_slower_than_backward(student, rng):
     """N=16384, D=4, random dout: batchnorm_backward_alt is right and takes at most 3 times as
     long as your own batchnorm_backward (best of 5 interleaved calls each, both timed the same
-    way, so the time to send the arrays counts equally for both). A vectorized closed form is
-    faster than the step-by-step pass; a Python loop over the examples is far slower."""
+    way: the arrays stay in your process, so what is timed is the computation). A vectorized
+    closed form is faster than the step-by-step pass; a Python loop over the examples is far
+    slower."""
     n, d = 16384, 4
     x, gamma, beta, dout, (_, dx_t, _, _) = _backward_problem(rng, n=n, d=d)
-    _, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"}, keep=(1,))
+    out, cache = call_keeping(student.batchnorm_forward, x, gamma, beta, {"mode": "train"},
+                              keep=(0, 1))
     dx, _, _ = student.batchnorm_backward_alt(dout, cache)
     assert_close(dx, dx_t, rtol=1e-6, atol=1e-9, name="dx of batchnorm_backward_alt",
                  hint=HINT_ALT)
+    # For the timing, the forward pass's output (kept in your process) serves as the upstream
+    # gradient, and the gradients stay there too: 16384 x 4 doubles do not cross 20 times.
     times = {"batchnorm_backward": [], "batchnorm_backward_alt": []}
     for _ in range(SPEED_REPEATS):
         for name in times:
             fn = getattr(student, name)
             start = time.perf_counter()
-            fn(dout, cache)
+            call_keeping(fn, out, cache, keep=(0, 1, 2))
             times[name].append(time.perf_counter() - start)
     staged, alt = min(times["batchnorm_backward"]), min(times["batchnorm_backward_alt"])
     assert alt <= SPEED_RATIO * staged, (
