@@ -326,8 +326,10 @@ class _LocalModule:
 
 
 class _LocalSubmission:
-    def __init__(self, modules: dict):
-        self.id = "floor"
+    def __init__(self, modules: dict, sub_id: str):
+        # Its own id per upload, as the grader's: tests cache per submission id (training's
+        # full run), and one id for all would let the floor train once for the whole batch.
+        self.id = sub_id
         self._modules = modules
 
     def module(self, name):
@@ -368,7 +370,7 @@ class FloorPlugin:
         files = ({m: upload / f"{m}.py" for m in self.modules} if upload.is_dir()
                  else {self.modules[0]: upload})
         loaded = {m: self._load(p, m) for m, p in files.items()}
-        yield _LocalSubmission(loaded)
+        yield _LocalSubmission(loaded, f"floor-{upload}")
         sys.path.remove(str(folder))
         for m in loaded:
             sys.modules.pop(m, None)

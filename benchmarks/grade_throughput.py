@@ -81,6 +81,9 @@ class FloorSubmission:
     support modules (conv's ``conv_speed``) importing it, all in this process."""
 
     def __init__(self, student, main: str, support: dict[str, Path]):
+        # An id per submission, as the grader's: tests cache per submission id (training's
+        # full run); without one, those tests failed at once here and flattered the floor.
+        self.id = student.__name__
         self.student = student
         self.main = main
         self.support = support
