@@ -98,6 +98,7 @@ class GradingPlugin:
         # completed once it has (see _finish_submission).
         self._ending: list[_Ending] = []
         self._seeds: dict[str, int] = {}
+        self._warm = False  # a warm grader's session: jobs keep coming, their number unknown
 
     # -- configuration ---------------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -167,6 +168,7 @@ class GradingPlugin:
         """Bind every collected test to ``prepared`` for its next run. The tests were collected
         once, parametrized over one placeholder submission; the placeholder takes this job's
         fields, and the per-submission bookkeeping starts afresh. Returns the job's id."""
+        self._warm = True
         slot = self.submissions[0]
         for f in dataclasses.fields(PreparedSubmission):
             setattr(slot, f.name, getattr(prepared, f.name))
@@ -181,6 +183,7 @@ class GradingPlugin:
     # -- what the fixtures ask of the plugin ------------------------------------------------------
     def open_session(self, prepared: PreparedSubmission) -> StudentSession:
         index = self._index[prepared.id]
+        self._expect_after(index)
         session = StudentSession(self.sandbox, prepared.files, self.spec.limits,
                                  self.spec.modules, self._slot_of(index),
                                  prestarted=self._prefetched.pop(prepared.id, None))
@@ -237,6 +240,15 @@ class GradingPlugin:
         # Neighbours in the batch run at the same time (one is prefetched): different uids.
         return self.slot * 2 + index % 2
 
+    def _expect_after(self, index: int) -> None:
+        """Tell the sandbox how many runner starts each of this batch's slots still expects
+        after submission ``index``'s (a warm grader's placeholder: unknown, so no hint)."""
+        if self._warm:
+            return
+        later = range(index + 1, len(self.submissions))
+        for slot in {self._slot_of(i) for i in range(len(self.submissions))}:
+            self.sandbox.expect_starts(slot, sum(1 for i in later if self._slot_of(i) == slot))
+
     def _prefetch(self, index: int) -> None:
         """Start the next submission's runner now, so its setup overlaps this one's tests."""
         if index >= len(self.submissions):
@@ -248,6 +260,7 @@ class GradingPlugin:
             # A runner started ahead would find the GPU held by this one: it would run on the
             # CPU (or be refused), or hold a second device while it waits.
             return
+        self._expect_after(index)
         try:
             self._prefetched[nxt.id] = self.sandbox.start(nxt.files, self.spec.limits,
                                                           self._slot_of(index))

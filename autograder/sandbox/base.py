@@ -204,6 +204,11 @@ class Sandbox(ABC):
         """Start a runner over a copy of ``files`` (the student's files and public support
         files only). ``slot`` distinguishes concurrent runners (each gets its own uid)."""
 
+    def expect_starts(self, slot: int, starts: int | None) -> None:
+        """A hint from a batch: after the starts made so far, ``slot`` will see at most
+        ``starts`` more (None: unknown, as for a service's worker). A backend that prepares
+        runners ahead prepares no more than that. Nothing by default."""
+
     def warm_up(self) -> None:
         """Start what makes the first runner slow (the process backend's fork server) and
         return at once; :meth:`start` waits for what is left of it. Nothing by default."""

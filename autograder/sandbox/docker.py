@@ -34,6 +34,9 @@ Warm containers: a container start costs about half a second, so after each star
 launches the next containers for the same slot and limits (``warm``, default 2). They get as
 far as they can without a submission (interpreter, numpy, the runner imported) and wait in the
 FIFO open; :meth:`DockerSandbox.start` then only copies the files in and opens the channel.
+A batch says how many starts each slot still expects (:meth:`DockerSandbox.expect_starts`), and
+no container is launched that none of them would take; a service's warm grader gives no such
+hint, and keeps its containers ready for jobs to come.
 Nothing of a submission is in a container before it is handed over, and a container serves
 one runner only.
 """
@@ -469,6 +472,10 @@ class DockerSandbox(Sandbox):
         self._runners: set[DockerRunner] = set()
         self._pool: dict[tuple[Limits, int], list[_Launched]] = {}
         self.warm = warm
+        # Per slot, the starts a batch still expects (see expect_starts): no container is
+        # launched ahead that no submission would take (each costs up to a second of CPU, more
+        # with torch, and the last ones of every batch were thrown away).
+        self._expected: dict[int, int] = {}
         self._lock = threading.Lock()
         if check:
             self._check_engine()
@@ -603,9 +610,19 @@ class DockerSandbox(Sandbox):
                 return c
             self._discard(c)
 
+    def expect_starts(self, slot: int, starts: int | None) -> None:
+        with self._lock:
+            if starts is None:
+                self._expected.pop(slot, None)
+            else:
+                self._expected[slot] = max(0, starts)
+
     def _refill(self, limits: Limits, slot: int) -> None:
         with self._lock:
             missing = self.warm - len(self._pool.setdefault((limits, slot), []))
+            if slot in self._expected:
+                pooled = sum(len(q) for (_, s), q in self._pool.items() if s == slot)
+                missing = min(missing, self._expected[slot] - pooled)
         for _ in range(missing):
             try:
                 c = self._launch(limits, slot, None)

@@ -267,3 +267,30 @@ def test_an_image_with_another_runner_is_refused(docker_sandbox):
     check_engine(docker_cli(), DEFAULT_TAG)  # the current image is accepted
     with pytest.raises(DockerUnavailable, match="different student runner.*autograder image build"):
         check_engine(docker_cli(), "autograder-base:bookworm")
+
+
+def test_a_batch_launches_no_container_that_no_submission_takes(tmp_path, monkeypatch):
+    """Warm containers are launched ahead, but within a batch no more than its remaining
+    submissions need: each one thrown away at the end cost up to a second of CPU (more with
+    torch), on every batch."""
+    status = docker_status()
+    need("docker", status is None, status or "")
+    from autograder.demo import build_demo_course
+
+    root = build_demo_course(tmp_path / "course")
+    correct = (root / "solutions/softmax/samples/correct.py").read_text()
+    uploads = [write(tmp_path / "uploads" / f"s{i}.py", correct) for i in range(3)]
+    launched = []
+    real_launch = DockerSandbox._launch
+
+    def launch(self, limits, slot, lease):
+        launched.append(slot)
+        return real_launch(self, limits, slot, lease)
+
+    monkeypatch.setattr(DockerSandbox, "_launch", launch)
+    with DockerSandbox() as sb:
+        results = grade_uploads(Course(root).assignment("softmax"), uploads, sandbox=sb)
+        left = sum(len(q) for q in sb._pool.values())
+    assert [r.score for r in results] == [r.max_score for r in results]
+    assert len(launched) == 3, launched  # one per submission: none launched for nobody
+    assert left == 0

@@ -1,5 +1,5 @@
 """A grading run stopped with SIGTERM (a scheduler, `timeout`, a cancelled CI job) closes its
-sandbox on the way out: no runner container of it is left behind, warm ones included."""
+sandbox on the way out: no runner container of it is left behind, those started ahead included."""
 
 from __future__ import annotations
 
@@ -30,17 +30,21 @@ def test_sigterm_during_a_docker_grading_run_leaves_no_container(tmp_path):
     need("docker", status is None, status or "")
     root = build_demo_course(tmp_path / "course")
     build_release(Course(root).assignment("softmax"))
-    upload = tmp_path / "uploads" / "slow.py"
-    upload.parent.mkdir()
-    upload.write_text(SLOW + (root / "solutions/softmax/samples/correct.py").read_text())
+    # Two submissions: while the first is graded, the second's container is started ahead.
+    uploads = []
+    for name in ("slow.py", "slow2.py"):
+        upload = tmp_path / "uploads" / name
+        upload.parent.mkdir(exist_ok=True)
+        upload.write_text(SLOW + (root / "solutions/softmax/samples/correct.py").read_text())
+        uploads.append(upload)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "autograder.cli", "grade", "softmax", str(upload),
+        [sys.executable, "-m", "autograder.cli", "grade", "softmax", *map(str, uploads),
          "--backend", "docker", "--jobs", "1", "--course", str(root)],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     prefix = f"ag-{proc.pid}-"
     try:
         deadline = time.monotonic() + 120
-        while len(_containers(prefix)) < 2:  # the runner and at least one warm container
+        while len(_containers(prefix)) < 2:  # the runner and the next one, started ahead
             assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
             assert time.monotonic() < deadline, "no runner container appeared"
             time.sleep(0.5)
@@ -57,4 +61,4 @@ def test_sigterm_during_a_docker_grading_run_leaves_no_container(tmp_path):
     assert proc.returncode != 0, output
     assert not (tmp_path / "graded").exists() or not list((tmp_path / "graded").rglob("results.json")), output
     assert not left, f"left behind: {left}"
-    assert os.path.exists(upload)
+    assert all(os.path.exists(u) for u in uploads)
