@@ -245,9 +245,10 @@ class GradingPlugin:
         after submission ``index``'s (a warm grader's placeholder: unknown, so no hint)."""
         if self._warm:
             return
-        later = range(index + 1, len(self.submissions))
-        for slot in {self._slot_of(i) for i in range(len(self.submissions))}:
-            self.sandbox.expect_starts(slot, sum(1 for i in later if self._slot_of(i) == slot))
+        # Slots alternate (_slot_of): the later submissions of each parity are its starts.
+        for first in (index + 1, index + 2):
+            self.sandbox.expect_starts(self._slot_of(first),
+                                       len(range(first, len(self.submissions), 2)))
 
     def _prefetch(self, index: int) -> None:
         """Start the next submission's runner now, so its setup overlaps this one's tests."""
@@ -273,6 +274,9 @@ class GradingPlugin:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self._complete_ended(wait=True)
+        if not self._warm:  # the batch is over: a later user of the sandbox gives its own hints
+            for slot in {self._slot_of(0), self._slot_of(1)}:
+                self.sandbox.expect_starts(slot, None)
         for runner in self._prefetched.values():
             runner.close()
         self._prefetched.clear()
